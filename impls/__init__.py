@@ -1,0 +1,25 @@
+"""The answer key: reference implementations of the submission contract (../shared/CONTRACT.md).
+
+Each formula lives in one small function whose docstring gives the math:
+
+- ``gaussian``:  sample_gaussian, log_normal, log_normal_mixture, kl_normal
+- ``bernoulli``: log_bernoulli_with_logits
+- ``reductions``: log_mean_exp
+- ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples)
+- ``vae``:       the CS236 VAE (MLP encoder / decoder) built on the functions above
+"""
+from impls.bernoulli import log_bernoulli_with_logits
+from impls.bounds import negative_elbo_bound, negative_iwae_bound
+from impls.gaussian import kl_normal, log_normal, log_normal_mixture, sample_gaussian
+from impls.reductions import log_mean_exp
+
+__all__ = [
+    "sample_gaussian",
+    "log_normal",
+    "log_normal_mixture",
+    "kl_normal",
+    "log_bernoulli_with_logits",
+    "log_mean_exp",
+    "negative_elbo_bound",
+    "negative_iwae_bound",
+]

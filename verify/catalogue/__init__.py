@@ -1,0 +1,77 @@
+"""Known bugs, as data: each is a small variant of the reference with one bug.
+
+A :class:`Bug` names the contract name it breaks (``target``), says in one sentence what it
+teaches, and carries the buggy implementation (``fn``). The catalogue is used twice:
+
+* ``tests/`` plant every bug in a submission (:func:`write_submission`) and prove that
+  ``pytest verify/ --submission`` fails it through a check whose id names ``target``;
+* the grader runs the bugs of a failed check's target on the same inputs and names the one whose
+  outputs match the submission's.
+
+Bugs register themselves with the :func:`bug` decorator in the modules of this package.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Bug:
+    name: str
+    target: str
+    teaches: str
+    fn: Callable
+
+
+BUGS: dict[str, Bug] = {}
+
+
+def bug(target: str, teaches: str):
+    """Register the decorated function (or class) as a planted bug in ``target``."""
+
+    def register(fn):
+        name = fn.__name__
+        if name in BUGS:
+            raise ValueError(f"duplicate bug name {name}")
+        BUGS[name] = Bug(name=name, target=target, teaches=teaches, fn=fn)
+        return fn
+
+    return register
+
+
+def bugs_for(target: str) -> list[Bug]:
+    return [b for b in BUGS.values() if b.target == target]
+
+
+def write_submission(directory: Path, overrides: dict[str, str], comment: str = "") -> Path:
+    """Write ``directory/submission.py``: the reference, with some contract names replaced.
+
+    ``overrides`` maps a contract name to a Python expression for its replacement, evaluated in
+    the submission (e.g. ``'_BUGS["kl_reversed"].fn'``).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f'"""{comment}"""' if comment else '"""Generated submission."""',
+        "from impls import *  # noqa: F401,F403  (the rest of the reference)",
+        "from impls.flows import *  # noqa: F401,F403",
+        "from verify.catalogue import BUGS as _BUGS  # noqa: F401",
+    ]
+    lines += [f"{name} = {expr}" for name, expr in overrides.items()]
+    path = directory / "submission.py"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plant(bug_name: str, directory: Path) -> Path:
+    """A submission that is the reference with the one bug ``bug_name`` planted."""
+    b = BUGS[bug_name]
+    teaches = textwrap.shorten(b.teaches, 200)
+    return write_submission(directory, {b.target: f'_BUGS["{b.name}"].fn'}, f"Planted bug {b.name}: {teaches}")
+
+
+# The bug modules register on import.
+from verify.catalogue import flows, vae  # noqa: E402,F401

@@ -1,0 +1,89 @@
+"""Options and fixtures of the conformance suite.
+
+--submission PATH   the implementation under test (default: the reference in ``impls``)
+--device cpu|cuda   where the checks put their tensors (cuda: skipped with a reason when absent)
+--verify-seed N     re-randomize every stochastic check and generated input (default: fixed)
+--verify-seed-count N  run each stochastic check under N seeds (calibration; see tests/)
+"""
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import settings
+
+from verify import loader
+
+DEFAULT_SEED = 236
+
+settings.register_profile("verify", derandomize=True, max_examples=25, deadline=None, database=None)
+settings.load_profile("verify")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("dgm-verify")
+    group.addoption("--submission", default=None, help="submission to check (file or directory); default: the reference")
+    group.addoption("--device", default="cpu", choices=("cpu", "cuda"), help="device for the checks' tensors")
+    group.addoption("--verify-seed", type=int, default=None, help=f"seed for every random choice (default {DEFAULT_SEED})")
+    group.addoption("--verify-seed-count", type=int, default=0, help="run every stochastic check under this many seeds")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stochastic: a statistical check with a stated false-failure rate")
+
+
+def pytest_generate_tests(metafunc):
+    count = metafunc.config.getoption("--verify-seed-count", 0)
+    if count and metafunc.definition.get_closest_marker("stochastic") and "verify_seed" in metafunc.fixturenames:
+        base = metafunc.config.getoption("--verify-seed") or 0
+        metafunc.parametrize("verify_seed", [base + i for i in range(count)], ids=lambda s: f"seed{s}")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--device") == "cuda" and not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="--device cuda was asked for, but torch.cuda.is_available() is False")
+        for item in items:
+            item.add_marker(skip)
+    seed = config.getoption("--verify-seed")
+    if seed is not None:
+        for item in items:
+            inner = getattr(getattr(item, "obj", None), "hypothesis", None)
+            if inner is not None:  # the documented effect of @hypothesis.seed(seed)
+                item.obj._hypothesis_internal_use_seed = seed
+
+
+@pytest.fixture(scope="session")
+def impl(request):
+    """The implementation under test; checks use ``impl.<contract name>`` and nothing else."""
+    return loader.load(request.config.getoption("--submission"))
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    return torch.device(request.config.getoption("--device"))
+
+
+@pytest.fixture(scope="session")
+def verify_seed(request):
+    seed = request.config.getoption("--verify-seed")
+    return DEFAULT_SEED if seed is None else seed
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything(request, verify_seed):
+    """Seed torch per check from (seed, check id): results do not depend on which checks run."""
+    torch.manual_seed(zlib.crc32(f"{verify_seed}:{_check_name(request)}".encode()))
+
+
+@pytest.fixture
+def rng(request, verify_seed):
+    """A numpy Generator for a check's own inputs, seeded like the torch RNG."""
+    return np.random.default_rng(zlib.crc32(f"inputs:{verify_seed}:{_check_name(request)}".encode()))
+
+
+def _check_name(request) -> str:
+    """The check's id without its calibration-seed parameter."""
+    return re.sub(r"-?seed\d+(?=[\]-])", "", request.node.nodeid.split("::", 1)[-1]).replace("[]", "")

@@ -1,0 +1,33 @@
+"""log_mean_exp(x, dim) = log(mean(exp(x), dim)), stable for entries of size 1e4."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify import oracles
+from verify.assertions import assert_close, check_tensor
+from verify.strategies import reals
+
+
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3), data=st.data())
+def test_log_mean_exp_matches_closed_form(impl, device, shape, data):
+    x = data.draw(reals(tuple(shape), -30, 30))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    out = impl.log_mean_exp(torch.as_tensor(x, device=device), dim)
+    expected = oracles.log_mean_exp(x, dim)
+    check_tensor(out, f"log_mean_exp(x{tuple(shape)}, dim={dim})", expected.shape, torch.float64, device.type)
+    assert_close(out, expected, f"log_mean_exp(x, dim={dim}) vs log(mean(exp(x)))",
+                 f"Inputs: x = {x.tolist()}, dim = {dim}", rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_log_mean_exp_extreme_values(impl, device, dtype, dim):
+    """Rows (or columns) around +1e4 and around -1e4 in one tensor: each reduced on its own scale."""
+    base = np.array([[1e4, 1e4 - 1.0, 1e4 - 3.0], [-1e4, -1e4 + 2.0, -1e4 - 0.5], [0.0, 5.0, -7.0]])
+    x = base if dim == 1 else base.T
+    out = impl.log_mean_exp(torch.as_tensor(x, dtype=dtype, device=device), dim)
+    check_tensor(out, f"log_mean_exp on {dtype}", (3,), dtype, device.type)
+    assert_close(out, oracles.log_mean_exp(x, dim), f"log_mean_exp(x, dim={dim}) with entries of +-1e4 ({dtype})",
+                 f"Inputs: x = {x.tolist()}", rtol=1e-6, atol=1e-3 if dtype == torch.float32 else 1e-10)
