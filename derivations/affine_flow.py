@@ -80,11 +80,11 @@ def check_density_answer(candidate, scale=HOMEWORK_SCALE, shift=HOMEWORK_SHIFT):
     scale, shift = sp.nsimplify(scale), sp.nsimplify(shift)
     target = _normal(X, shift, scale**2)
     if sp.simplify(expr - target) == 0:
-        return True, f"correct: the density of N({shift}, {scale}^2), which integrates to 1"
+        return True, f"correct: the density of N({shift}, ({scale})^2), which integrates to 1"
     mass = total_mass(expr)
     a = sp.Abs(scale)
     known = {
-        1 / a: f"the Jacobian factor 1/|a| = {1 / a} is applied twice: N({shift}, {scale}^2) already contains it",
+        1 / a: f"the Jacobian factor 1/|a| = {1 / a} is applied twice: N({shift}, ({scale})^2) already contains it",
         a: "the Jacobian factor 1/|a| of the change of variables is missing",
         a**2: "the Jacobian factor is inverted: |a| where 1/|a| belongs",
     }
@@ -92,7 +92,7 @@ def check_density_answer(candidate, scale=HOMEWORK_SCALE, shift=HOMEWORK_SHIFT):
         if sp.simplify(mass - value) == 0:
             return False, f"not a density: it integrates to {mass}, not 1; {reason}"
     if sp.simplify(mass - 1) == 0:
-        return False, f"a density (it integrates to 1), but not N(x; {shift}, {scale}^2)"
+        return False, f"a density (it integrates to 1), but not N(x; {shift}, ({scale})^2)"
     return False, f"not a density: it integrates to {mass}, not 1"
 
 
@@ -143,10 +143,10 @@ def affine_flow() -> Derivation:
             ("Jacobian dz/dx =", jacobian),
             ("change of variables p_x(x) = p_z(z(x)) |dz/dx|, a > 0", density),
             ("that is N(x; b, a^2); for a < 0, |dz/dx| = -1/a gives N(x; b, a^2) too", closed),
-            ("it integrates to 1 (sympy.integrate, for a > 0 and for a < 0)", sp.Eq(integral(closed), mass)),
-            ("homework a = 3/2, b = 3: N(x; 3, 9/4)", sp.Eq(integral(homework), homework_mass)),
+            ("it integrates to 1 (sympy.integrate, for a > 0 and for a < 0)", sp.Eq(integral(closed), mass, evaluate=False)),
+            ("homework a = 3/2, b = 3: N(x; 3, 9/4)", sp.Eq(integral(homework), homework_mass, evaluate=False)),
             ("the answer '(2/3) N(3, 1.5)' counts 1/|a| twice: it integrates to 2/3",
-             sp.Eq(integral(twice), twice_mass)),
+             sp.Eq(integral(twice), twice_mass, evaluate=False)),
         ),
         oracle=_density_oracle,
     )

@@ -13,13 +13,20 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from verify import loader
 
 DEFAULT_SEED = 236
 
-settings.register_profile("verify", derandomize=True, max_examples=25, deadline=None, database=None)
+settings.register_profile(
+    "verify",
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    database=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),  # no explain phase: it writes patch files
+)
 settings.load_profile("verify")
 
 
@@ -53,6 +60,16 @@ def pytest_collection_modifyitems(config, items):
             inner = getattr(getattr(item, "obj", None), "hypothesis", None)
             if inner is not None:  # the documented effect of @hypothesis.seed(seed)
                 item.obj._hypothesis_internal_use_seed = seed
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A check whose contract name is not available fails at once with the reason (no generated inputs)."""
+    __tracebackhide__ = True
+    impl = pyfuncitem.funcargs.get("impl")
+    if impl is not None:
+        for name in loader.targets_of(pyfuncitem.originalname):
+            impl.require(name)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,19 @@ CONTRACT_NAMES = FUNCTION_NAMES + CLASS_NAMES
 _counter = itertools.count()
 
 
+def targets_of(test_name: str) -> list[str]:
+    """The contract names a check targets, as its test function's name spells them, in order."""
+    found = [n for n in CONTRACT_NAMES if n in test_name]
+    found = [n for n in found if not any(n != o and n in o for o in found)]  # log_normal in log_normal_mixture
+    return sorted(found, key=test_name.index)
+
+
+def target_of(test_name: str) -> str | None:
+    """The first contract name in the check's name (a check is about one name; some compare two)."""
+    names = targets_of(test_name)
+    return names[0] if names else None
+
+
 class SubmissionError(AssertionError):
     """A check could not run the implementation under test; pytest reports it as a failed check."""
 
@@ -66,7 +79,13 @@ class Implementation:
         """The submitted object itself, unwrapped (for the loader's tests and diagnosis)."""
         return self._namespace.get(name)
 
+    def require(self, name: str):
+        """Raise :class:`SubmissionError` unless ``name`` is submitted and callable."""
+        __tracebackhide__ = True
+        getattr(self, name)
+
     def __getattr__(self, name: str):
+        __tracebackhide__ = True
         if name.startswith("_") or name not in CONTRACT_NAMES:
             raise AttributeError(name)
         if self.error is not None:
@@ -95,6 +114,7 @@ def _describe(value) -> str:
 def _reporting(name, fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
+        __tracebackhide__ = True
         try:
             return fn(*args, **kwargs)
         except SubmissionError:

@@ -1,0 +1,58 @@
+"""Helpers for the library's own tests: run the conformance suite in process on a submission."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VERIFY = REPO / "verify"
+
+
+@dataclass
+class SuiteRun:
+    exit_code: int
+    passed: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)  # nodeid -> failure text
+    skipped: list = field(default_factory=list)
+    errors: dict = field(default_factory=dict)  # collection or fixture errors
+
+    def failed_ids_naming(self, name: str) -> list:
+        return [n for n in self.failed if name in n.split("::")[-1]]
+
+
+class _Collector:
+    def __init__(self, run: SuiteRun):
+        self.run = run
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            if report.passed:
+                self.run.passed.append(report.nodeid)
+            elif report.failed:
+                self.run.failed[report.nodeid] = report.longreprtext
+            elif report.skipped:
+                self.run.skipped.append(report.nodeid)
+        elif report.failed:
+            self.run.errors[report.nodeid] = report.longreprtext
+        elif report.skipped:
+            self.run.skipped.append(report.nodeid)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.run.errors[report.nodeid or "collection"] = report.longreprtext
+
+
+def run_suite(submission: Path | None, *args: str) -> SuiteRun:
+    """``pytest verify/ [--submission submission] args`` in this process, outcomes per check."""
+    run = SuiteRun(exit_code=-1)
+    argv = [str(VERIFY), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-o", "addopts="]
+    argv += ["--submission", str(submission)] if submission is not None else []
+    run.exit_code = int(pytest.main(argv + list(args), plugins=[_Collector(run)]))
+    return run
+
+
+@pytest.fixture
+def suite():
+    return run_suite

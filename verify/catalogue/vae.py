@@ -1,0 +1,342 @@
+"""Planted bugs in the VAE side of the contract. Each function is the reference with one bug;
+its ``teaches`` sentence completes "your output equals what you get by ...".
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+from impls import kl_normal, log_bernoulli_with_logits, log_mean_exp, log_normal, sample_gaussian
+from impls.gaussian import LOG_2PI
+from verify.catalogue import bug
+
+# ---------------------------------------------------------------- sample_gaussian
+
+
+@bug("sample_gaussian", "using the variance where the standard deviation is expected: z = m + v * eps")
+def sample_std_as_variance(m, v):
+    return m + v * torch.randn_like(m)
+
+
+@bug("sample_gaussian", "sampling with torch.normal(m, sqrt(v)), which is not reparameterized: its gradients are zero")
+def sample_torch_normal(m, v):
+    return torch.normal(m, torch.sqrt(v))
+
+
+@bug("sample_gaussian", "detaching the sample from the graph, so no gradient reaches m and v")
+def sample_detached(m, v):
+    return (m + torch.sqrt(v) * torch.randn_like(m)).detach()
+
+
+@bug("sample_gaussian", "drawing with Normal(m, sqrt(v)).sample() instead of .rsample(): no gradients")
+def sample_distribution_sample(m, v):
+    return Normal(m, torch.sqrt(v)).sample()
+
+
+@bug("sample_gaussian", "detaching the variance, so no gradient reaches v")
+def sample_variance_detached(m, v):
+    return m + torch.sqrt(v.detach()) * torch.randn_like(m)
+
+
+@bug("sample_gaussian", "drawing one noise vector and sharing it across the batch")
+def sample_noise_shared_across_batch(m, v):
+    return m + torch.sqrt(v) * torch.randn(m.shape[-1], dtype=m.dtype, device=m.device)
+
+
+@bug("sample_gaussian", "drawing one noise value per example and sharing it across the elements")
+def sample_noise_shared_across_elements(m, v):
+    return m + torch.sqrt(v) * torch.randn(*m.shape[:-1], 1, dtype=m.dtype, device=m.device)
+
+
+@bug("sample_gaussian", "using uniform noise (torch.rand, rescaled to variance 1) instead of Gaussian noise")
+def sample_uniform_noise(m, v):
+    return m + torch.sqrt(v) * (torch.rand_like(m) - 0.5) * math.sqrt(12)
+
+
+# ---------------------------------------------------------------- log_normal
+
+
+@bug("log_normal", "using the variance as a standard deviation: log N(x; m, v^2)")
+def log_normal_std_as_variance(x, m, v):
+    return -0.5 * (LOG_2PI + 2 * torch.log(v) + (x - m) ** 2 / v**2).sum(-1)
+
+
+@bug("log_normal", "taking the mean over the last dimension instead of the sum")
+def log_normal_mean_over_dim(x, m, v):
+    return -0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).mean(-1)
+
+
+@bug("log_normal", "leaving out the log(2 pi) constant")
+def log_normal_missing_2pi(x, m, v):
+    return -0.5 * (torch.log(v) + (x - m) ** 2 / v).sum(-1)
+
+
+@bug("log_normal", "leaving out the log-variance term -1/2 log v")
+def log_normal_missing_log_variance(x, m, v):
+    return -0.5 * (LOG_2PI + (x - m) ** 2 / v).sum(-1)
+
+
+@bug("log_normal", "flipping the sign of the log density")
+def log_normal_sign_flipped(x, m, v):
+    return 0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).sum(-1)
+
+
+# ---------------------------------------------------------------- log_normal_mixture
+
+
+@bug("log_normal_mixture", "leaving out the -log K of the uniform mixture weights (a sum, not a mean)")
+def mixture_missing_log_k(z, m, v):
+    return torch.logsumexp(log_normal(z.unsqueeze(-2), m, v), -1)
+
+
+@bug("log_normal_mixture", "computing log(mean(exp(.))) directly, which underflows to -inf for far components")
+def mixture_naive_log_mean_exp(z, m, v):
+    return torch.log(torch.exp(log_normal(z.unsqueeze(-2), m, v)).mean(-1))
+
+
+@bug("log_normal_mixture", "averaging the components' log densities instead of their densities")
+def mixture_mean_of_log_densities(z, m, v):
+    return log_normal(z.unsqueeze(-2), m, v).mean(-1)
+
+
+# ---------------------------------------------------------------- kl_normal
+
+
+@bug("kl_normal", "using the variances as standard deviations")
+def kl_std_as_variance(qm, qv, pm, pv):
+    return 0.5 * (2 * torch.log(pv) - 2 * torch.log(qv) + (qv**2 + (qm - pm) ** 2) / pv**2 - 1).sum(-1)
+
+
+@bug("kl_normal", "computing KL(p || q), the reverse direction")
+def kl_reversed(qm, qv, pm, pv):
+    return kl_normal(pm, pv, qm, qv)
+
+
+@bug("kl_normal", "ignoring the prior arguments and always comparing against N(0, I)")
+def kl_ignores_prior(qm, qv, pm, pv):
+    return 0.5 * (-torch.log(qv) + qv + qm**2 - 1).sum(-1)
+
+
+@bug("kl_normal", "taking the mean over the last dimension instead of the sum")
+def kl_mean_over_dim(qm, qv, pm, pv):
+    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1).mean(-1)
+
+
+@bug("kl_normal", "flipping the sign of the KL")
+def kl_sign_flipped(qm, qv, pm, pv):
+    return -kl_normal(qm, qv, pm, pv)
+
+
+@bug("kl_normal", "leaving out the log-variance term log(pv / qv)")
+def kl_missing_log_variance(qm, qv, pm, pv):
+    return 0.5 * ((qv + (qm - pm) ** 2) / pv - 1).sum(-1)
+
+
+# ---------------------------------------------------------------- log_bernoulli_with_logits
+
+
+@bug("log_bernoulli_with_logits", "writing log(sigmoid(l)), which is -inf for logits below about -750 (float64)")
+def bernoulli_log_of_sigmoid(x, logits):
+    p = torch.sigmoid(logits)
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
+
+
+@bug("log_bernoulli_with_logits", "averaging the binary cross-entropy over pixels instead of summing it")
+def bernoulli_mean_over_pixels(x, logits):
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(-1)
+
+
+@bug("log_bernoulli_with_logits", "returning the binary cross-entropy (the negative log-likelihood)")
+def bernoulli_sign_flipped(x, logits):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+@bug("log_bernoulli_with_logits", "reducing over the whole batch (reduction='sum'), one number instead of one per example")
+def bernoulli_batch_reduced(x, logits):
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+
+
+@bug("log_bernoulli_with_logits", "swapping the roles of x and the logits")
+def bernoulli_arguments_swapped(x, logits):
+    return (logits * x + F.logsigmoid(-x)).sum(-1)
+
+
+# ---------------------------------------------------------------- log_mean_exp
+
+
+@bug("log_mean_exp", "computing log(mean(exp(x))) directly, which overflows at 1e4 and underflows at -1e4")
+def lme_naive(x, dim):
+    return torch.log(torch.exp(x).mean(dim))
+
+
+@bug("log_mean_exp", "shifting by the maximum of the whole tensor instead of the maximum along dim")
+def lme_global_max_shift(x, dim):
+    c = x.max()
+    return c + torch.log(torch.exp(x - c).mean(dim))
+
+
+@bug("log_mean_exp", "leaving out the -log n (a log-sum-exp, not a log-mean-exp)")
+def lme_missing_log_n(x, dim):
+    return torch.logsumexp(x, dim)
+
+
+@bug("log_mean_exp", "dividing by the number of elements of the whole tensor instead of x.size(dim)")
+def lme_numel_denominator(x, dim):
+    return torch.logsumexp(x, dim) - math.log(x.numel())
+
+
+@bug("log_mean_exp", "averaging the log values instead of the values (mean of logs)")
+def lme_mean_of_logs(x, dim):
+    return x.mean(dim)
+
+
+# ---------------------------------------------------------------- negative_elbo_bound
+
+
+def _prior(m, v):
+    return torch.zeros_like(m), torch.ones_like(v)
+
+
+@bug("negative_elbo_bound", "giving rec the wrong sign: +E_q log p(x|z) instead of -E_q log p(x|z)")
+def elbo_rec_wrong_sign(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
+    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    return kl + rec, kl, rec
+
+
+@bug("negative_elbo_bound", "summing the KL over the batch instead of averaging it")
+def elbo_kl_summed_over_batch(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
+    kl = kl_normal(m, v, *_prior(m, v)).sum()
+    return kl + rec, kl, rec
+
+
+@bug("negative_elbo_bound", "averaging the binary cross-entropy over pixels (F.binary_cross_entropy's default)")
+def elbo_bce_averaged_over_pixels(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = F.binary_cross_entropy_with_logits(decoder(sample_gaussian(m, v)), x)
+    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    return kl + rec, kl, rec
+
+
+@bug("negative_elbo_bound", "returning per-example values where batch-mean scalars are due")
+def elbo_per_example_outputs(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v)))
+    kl = kl_normal(m, v, *_prior(m, v))
+    return kl + rec, kl, rec
+
+
+@bug("negative_elbo_bound", "decoding the posterior mean m instead of a sample z ~ q(z|x)")
+def elbo_decodes_posterior_mean(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = -log_bernoulli_with_logits(x, decoder(m)).mean()
+    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    return kl + rec, kl, rec
+
+
+@bug("negative_elbo_bound", "subtracting the KL: nelbo = rec - kl")
+def elbo_minus_kl(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
+    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    return rec - kl, kl, rec
+
+
+@bug("negative_elbo_bound", "computing KL(p(z) || q(z|x)) instead of KL(q(z|x) || p(z))")
+def elbo_kl_reversed(x, encoder, decoder):
+    m, v = encoder(x)
+    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
+    kl = kl_normal(*_prior(m, v), m, v).mean()
+    return kl + rec, kl, rec
+
+
+# ---------------------------------------------------------------- negative_iwae_bound
+
+
+def _iwae_from_log_w(log_w, log_px_z, m, v):
+    """(niwae, kl, rec) from sample-major log-weights (iw, B) with the reference's conventions."""
+    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    return -log_mean_exp(log_w, 0).mean(), kl, -log_px_z.mean()
+
+
+def _weights(x, encoder, decoder, iw, prior=True, posterior=True):
+    m, v = encoder(x)
+    z = sample_gaussian(m.expand(iw, *m.shape), v.expand(iw, *v.shape))
+    log_px_z = log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z.clone()
+    if prior:
+        log_w = log_w + log_normal(z, *_prior(m, v))
+    if posterior:
+        log_w = log_w - log_normal(z, m, v)
+    return log_w, log_px_z, m, v
+
+
+@bug("negative_iwae_bound", "duplicating the batch rep-major (x.repeat(iw, 1), as the CS236 duplicate does) and then "
+     "grouping with view(-1, iw), which mixes different examples' weights (the official CS236 grader accepts this)")
+def iwae_grouping_bug(x, encoder, decoder, iw):
+    m, v = encoder(x)
+    x_dup, m_dup, v_dup = (t.repeat(iw, *([1] * (t.dim() - 1))) for t in (x, m, v))
+    z = sample_gaussian(m_dup, v_dup)
+    log_px_z = log_bernoulli_with_logits(x_dup, decoder(z))
+    log_w = log_px_z + log_normal(z, *_prior(m_dup, v_dup)) - log_normal(z, m_dup, v_dup)
+    niwae = -log_mean_exp(log_w.view(-1, iw), 1).mean()
+    return niwae, kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+@bug("negative_iwae_bound", "leaving the prior term log p(z) out of the log-weights")
+def iwae_missing_prior(x, encoder, decoder, iw):
+    return _iwae_from_log_w(*_weights(x, encoder, decoder, iw, prior=False))
+
+
+@bug("negative_iwae_bound", "leaving the proposal term -log q(z|x) out of the log-weights")
+def iwae_missing_q(x, encoder, decoder, iw):
+    return _iwae_from_log_w(*_weights(x, encoder, decoder, iw, posterior=False))
+
+
+@bug("negative_iwae_bound", "averaging the log-weights instead of taking the log of the mean weight (that is the ELBO)")
+def iwae_mean_of_log_weights(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -log_w.mean(0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+@bug("negative_iwae_bound", "drawing one sample z and reusing it for all iw importance samples")
+def iwae_sample_reused(x, encoder, decoder, iw):
+    m, v = encoder(x)
+    z = sample_gaussian(m, v).expand(iw, *m.shape)
+    log_px_z = log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v)
+    return _iwae_from_log_w(log_w, log_px_z, m, v)
+
+
+@bug("negative_iwae_bound", "taking the largest weight instead of the mean weight")
+def iwae_max_weight(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -log_w.max(0).values.mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+@bug("negative_iwae_bound", "leaving out the -log iw: a log of the sum of the weights, not of their mean")
+def iwae_missing_log_k(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -torch.logsumexp(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+@bug("negative_iwae_bound", "returning per-example values where batch-mean scalars are due")
+def iwae_per_example_outputs(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -log_mean_exp(log_w, 0), kl_normal(m, v, *_prior(m, v)), -log_px_z.mean(0)
+
+
+@bug("negative_iwae_bound", "computing log(mean(exp(log w))) directly, which underflows for log-weights near -1e4")
+def iwae_naive_log_mean_exp(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -torch.log(torch.exp(log_w).mean(0)).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+@bug("negative_iwae_bound", "giving rec the wrong sign: +log p(x|z) averaged over the samples")
+def iwae_rec_wrong_sign(x, encoder, decoder, iw):
+    niwae, kl, rec = _iwae_from_log_w(*_weights(x, encoder, decoder, iw))
+    return niwae, kl, -rec

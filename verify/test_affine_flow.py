@@ -1,0 +1,95 @@
+"""Checks of ``affine_flow_log_prob(x, scale, shift)``: the log density of x = a z + b, z ~ N(0, 1).
+
+By change of variables it is log N(x; b, a^2) (derivations/affine_flow.py). The checks compare it
+with the derivation's float64 oracle on generated inputs, integrate its density with
+``scipy.integrate.quad`` (it must be 1: a density missing or doubling the Jacobian factor 1/|a|
+integrates to |a| or 1/|a|) and compare it with ``scipy.stats.norm(b, |a|)``.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from derivations import affine_flow as derivation
+from verify.assertions import assert_close, check_tensor, fmt
+
+finite = dict(allow_nan=False, allow_infinity=False)
+locations = st.floats(-50.0, 50.0, **finite)
+scales = st.builds(lambda m, neg: -m if neg else m, st.floats(0.01, 100.0, **finite), st.booleans())
+
+# (a, b): the homework's x = 1.5 z + 3, and a negative scale (the same density as |a|).
+FLOWS = [pytest.param(1.5, 3.0, id="homework_a1.5_b3"), pytest.param(-0.5, -2.0, id="negative_scale")]
+
+
+def _log_prob(impl, x, a, b, device):
+    """impl.affine_flow_log_prob on float64 tensors, as a numpy array."""
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
+    at = torch.full_like(xt, a)
+    bt = torch.full_like(xt, b)
+    out = impl.affine_flow_log_prob(xt, at, bt)
+    check_tensor(out, "affine_flow_log_prob", shape=xt.shape, dtype=torch.float64, device=device)
+    return out.detach().cpu().numpy()
+
+
+def _mass_hint(mass, a):
+    """Names the usual mistake when the total mass is |a|, 1/|a| or a^2."""
+    a = abs(a)
+    for value, why in ((1 / a, "the Jacobian factor 1/|a| is counted twice (the '(2/3) N(3, 1.5)' answer)"),
+                       (a, "the Jacobian term -log|a| is missing"),
+                       (a * a, "the Jacobian term has the wrong sign (+log|a|)"),
+                       (1 / (a * a), "the map is inverted (z = a x + b instead of z = (x - b) / a)")):
+        if math.isclose(mass, value, rel_tol=1e-4):
+            return f" It integrates to {value:.6g}: {why}."
+    return ""
+
+
+@given(x=locations, a=scales, b=locations)
+def test_affine_flow_log_prob_matches_derivation(impl, device, x, a, b):
+    observed = _log_prob(impl, [x], a, b, device)
+    expected = derivation.log_density(np.array([x]), a, b)
+    assert_close(observed, expected, "affine_flow_log_prob vs log N(x; b, a^2) (derivations/affine_flow.py)",
+                 f"Inputs: x = {x!r}, scale = {a!r}, shift = {b!r} (float64).", rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("a, b", FLOWS)
+def test_affine_flow_log_prob_density_integrates_to_one(impl, device, a, b):
+    def density(x):
+        return math.exp(_log_prob(impl, [x], a, b, device)[0])
+
+    left, _ = integrate.quad(density, -np.inf, b, epsabs=1e-12, epsrel=1e-10, limit=200)
+    right, _ = integrate.quad(density, b, np.inf, epsabs=1e-12, epsrel=1e-10, limit=200)
+    mass = left + right
+    if not abs(mass - 1.0) <= 1e-6:
+        raise AssertionError(
+            f"affine_flow_log_prob: exp(log_prob) integrates to {mass:.10g} over the real line "
+            f"(scipy.integrate.quad), expected 1 within 1e-6.{_mass_hint(mass, a)} "
+            f"Inputs: scale a = {a}, shift b = {b}, float64; the density of x = a z + b is N(x; b, a^2)."
+        )
+
+
+@pytest.mark.parametrize("a, b", FLOWS)
+def test_affine_flow_log_prob_equals_normal_b_abs_a(impl, device, a, b):
+    x = np.linspace(b - 8 * abs(a), b + 8 * abs(a), 33)
+    expected = stats.norm(b, abs(a)).logpdf(x)
+    assert_close(_log_prob(impl, x, a, b, device), expected,
+                 f"affine_flow_log_prob vs scipy.stats.norm({b}, {abs(a)}).logpdf",
+                 f"Inputs: x = {fmt(x)}, scale = {a}, shift = {b} (float64).", rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_affine_flow_log_prob_broadcasts_elementwise(impl, device, dtype, rng):
+    x = torch.as_tensor(rng.normal(size=(5, 3)), dtype=dtype, device=device)
+    a = torch.as_tensor([1.5, -0.3, 2.0], dtype=dtype, device=device)
+    b = torch.as_tensor([3.0, 0.0, -1.0], dtype=dtype, device=device)
+    out = impl.affine_flow_log_prob(x, a, b)
+    check_tensor(out, "affine_flow_log_prob(x (5, 3), scale (3,), shift (3,))", shape=(5, 3), dtype=dtype,
+                 device=device)
+    xn = x.double().cpu().numpy()
+    expected = derivation.log_density(xn, a.double().cpu().numpy(), b.double().cpu().numpy())
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    assert_close(out, expected, "affine_flow_log_prob, elementwise with broadcast scale and shift",
+                 f"Inputs: x = {fmt(xn)}, scale = {a.tolist()}, shift = {b.tolist()} ({dtype}).", rtol=tol, atol=tol)

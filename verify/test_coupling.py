@@ -1,0 +1,263 @@
+"""Checks of ``AffineCoupling(mask, scale_net, shift_net)``, the RealNVP affine coupling layer.
+
+Contract: ``forward(x) -> (y, log_det)`` with  y = mask * x + (1 - mask) * (x * exp(s) + t),
+s = scale_net(mask * x), t = shift_net(mask * x), log_det = log|det dy/dx| of shape (B,);
+``inverse(y) -> x``. The checks plug in their own small random networks (seeded, never zero:
+a zero network makes the layer the identity and hides scale and sign bugs) and check
+invertibility, the log-determinant against autograd's Jacobian, the Jacobian's block structure
+(derivations/coupling.py), exact pass-through of the masked features, and that a 2-D flow of
+couplings over a N(0, I) base has a density that integrates to 1.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from torch import nn
+from torch.nn import functional as F
+
+from derivations import coupling as derivation
+from verify.assertions import as_numpy, assert_close, check_tensor, fmt
+
+DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
+INVERSE_TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
+KINDS = ["vector", "image"]
+BATCH = {"vector": 5, "image": 3}
+
+
+# ------------------------------------------------------------------ the checks' own networks
+class MLP(nn.Module):
+    """(B, D) -> (B, D): one tanh hidden layer; weights drawn from a seeded generator."""
+
+    def __init__(self, dim, hidden, seed, gain, dtype, device):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+
+        def draw(*shape, std):
+            return nn.Parameter((std * torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype).to(device))
+
+        self.w1, self.b1 = draw(dim, hidden, std=1 / math.sqrt(dim)), draw(hidden, std=0.5)
+        self.w2, self.b2 = draw(hidden, dim, std=gain / math.sqrt(hidden)), draw(dim, std=0.3)
+
+    def forward(self, x):
+        return torch.tanh(x @ self.w1 + self.b1) @ self.w2 + self.b2
+
+
+class ConvNet(nn.Module):
+    """(B, C, H, W) -> (B, C, H, W): 3x3 conv, tanh, 3x3 conv; weights from a seeded generator."""
+
+    def __init__(self, channels, hidden, seed, gain, dtype, device):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+
+        def draw(*shape, std):
+            return nn.Parameter((std * torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype).to(device))
+
+        self.w1, self.b1 = draw(hidden, channels, 3, 3, std=1 / math.sqrt(9 * channels)), draw(hidden, std=0.5)
+        self.w2, self.b2 = draw(channels, hidden, 3, 3, std=gain / math.sqrt(9 * hidden)), draw(channels, std=0.3)
+
+    def forward(self, x):
+        return F.conv2d(torch.tanh(F.conv2d(x, self.w1, self.b1, padding=1)), self.w2, self.b2, padding=1)
+
+
+def make_case(kind, dtype, device, rng, seed=0):
+    """(mask, scale_net, shift_net, x) for a vector (D = 6, an irregular mask) or image
+    (C, H, W) = (2, 4, 4) (checkerboard) coupling; x has a batch of BATCH[kind]."""
+    if kind == "vector":
+        mask = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+        scale_net, shift_net = MLP(6, 8, seed + 1, 0.8, dtype, device), MLP(6, 8, seed + 2, 1.5, dtype, device)
+    else:
+        ij = torch.arange(4).view(4, 1) + torch.arange(4).view(1, 4)
+        mask = (ij % 2 == 0).to(torch.float64).expand(2, 4, 4).clone()
+        scale_net, shift_net = ConvNet(2, 4, seed + 3, 0.8, dtype, device), ConvNet(2, 4, seed + 4, 1.5, dtype, device)
+    x = torch.as_tensor(rng.normal(size=(BATCH[kind], *mask.shape)), dtype=dtype, device=device)
+    return mask.to(dtype=dtype, device=device), scale_net, shift_net, x
+
+
+def describe(kind, mask, x):
+    return (f"Inputs: a {kind} coupling, mask = {mask.flatten().tolist()} (1 = pass-through), "
+            f"x of shape {tuple(x.shape)} ({str(x.dtype).replace('torch.', '')}), x = {fmt(as_numpy(x))}; "
+            "scale_net and shift_net are random tanh networks of the check (tests' verify/test_coupling.py).")
+
+
+def run_forward(layer, x, what):
+    out = layer(x)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise AssertionError(f"AffineCoupling.forward returned {type(out).__name__}, expected a tuple (y, log_det). "
+                             f"{what}")
+    return out
+
+
+def example_jacobians(layer, x):
+    """J[b, i, c, j] = d y[b, i] / d x[c, j] (features flattened), by autograd."""
+    jac = torch.autograd.functional.jacobian(lambda inp: layer(inp)[0], x)
+    n, d = x.shape[0], x[0].numel()
+    return jac.reshape(n, d, n, d)
+
+
+# --------------------------------------------------------------------------------- shapes
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_shapes(impl, device, rng, kind, dtype):
+    mask, scale_net, shift_net, x = make_case(kind, dtype, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        y, log_det = run_forward(layer, x, inputs)
+        check_tensor(y, f"AffineCoupling.forward(x)[0] (y), x of shape {tuple(x.shape)}", x.shape, dtype, device)
+        check_tensor(log_det, f"AffineCoupling.forward(x)[1] (log_det, one per example), x of shape {tuple(x.shape)}",
+                     (x.shape[0],), dtype, device)
+        x_back = layer.inverse(y)
+        check_tensor(x_back, f"AffineCoupling.inverse(y), y of shape {tuple(y.shape)}", x.shape, dtype, device)
+
+
+# ----------------------------------------------------------------------------- inverse
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_invertible(impl, device, rng, kind, dtype):
+    mask, scale_net, shift_net, x = make_case(kind, dtype, device, rng)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    tol = INVERSE_TOL[dtype]
+    with torch.no_grad():
+        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        assert_close(layer.inverse(y), as_numpy(x), "AffineCoupling: inverse(forward(x)[0]) should return x",
+                     describe(kind, mask, x), rtol=0, atol=tol)
+        y = torch.as_tensor(rng.normal(size=tuple(x.shape)), dtype=dtype, device=device)
+        y_again, _ = run_forward(layer, layer.inverse(y), describe(kind, mask, y))
+        assert_close(y_again, as_numpy(y), "AffineCoupling: forward(inverse(y))[0] should return y",
+                     describe(kind, mask, y).replace("x of shape", "y of shape").replace("x =", "y ="),
+                     rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_masked_coordinates_unchanged(impl, device, rng, kind, dtype):
+    """mask == 1 features pass through forward and inverse bit for bit."""
+    mask, scale_net, shift_net, x = make_case(kind, dtype, device, rng)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    keep = mask.bool().expand_as(x)
+    with torch.no_grad():
+        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        x_back = layer.inverse(x)
+    for name, out in (("forward(x)[0]", y), ("inverse(x)", x_back)):
+        check_tensor(out, f"AffineCoupling.{name}", x.shape, dtype, device)
+        changed = (out != x) & keep
+        if changed.any():
+            i = tuple(int(j) for j in changed.nonzero()[0])
+            raise AssertionError(
+                f"AffineCoupling.{name} changed {int(changed.sum())} of {int(keep.sum())} masked (mask = 1, "
+                f"pass-through) features; they must be copied bit for bit. First at index {i}: observed "
+                f"{out[i].item():.17g}, expected {x[i].item():.17g}. {describe(kind, mask, x)}"
+            )
+
+
+# --------------------------------------------------------------------- values and Jacobian
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_forward_matches_contract(impl, device, rng, kind):
+    """y = mask * x + (1 - mask) * (x exp(s) + t), log_det = sum of s over mask == 0 (float64)."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        y, log_det = run_forward(layer, x, inputs)
+        s, t = scale_net(mask * x), shift_net(mask * x)
+    xn, mn, sn, tn = (as_numpy(a) for a in (x, mask, s, t))
+    expected_y = mn * xn + (1 - mn) * (xn * np.exp(sn) + tn)
+    assert_close(y, expected_y, "AffineCoupling.forward(x)[0] vs mask*x + (1-mask)*(x*exp(s) + t), "
+                 "s = scale_net(mask*x), t = shift_net(mask*x)", inputs, rtol=1e-10, atol=1e-10)
+    assert_close(log_det, derivation.log_det(sn, mn),
+                 "AffineCoupling.forward(x)[1] vs log|det dy/dx| = sum of s over the mask == 0 features, per example "
+                 "(derivations/coupling.py)", inputs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_log_det_matches_autograd_jacobian(impl, device, rng, kind):
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    _, log_det = run_forward(layer, x, inputs)
+    check_tensor(log_det, "AffineCoupling.forward(x)[1] (log_det)", (x.shape[0],), torch.float64, device)
+    jac = example_jacobians(layer, x)
+    blocks = torch.stack([jac[b, :, b, :] for b in range(x.shape[0])])
+    _, expected = torch.linalg.slogdet(blocks)
+    assert_close(log_det, as_numpy(expected),
+                 "AffineCoupling.forward(x)[1] vs torch.linalg.slogdet of the autograd Jacobian dy/dx, per example",
+                 inputs, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_jacobian_structure(impl, device, rng, kind):
+    """dy/dx per example: identity on the masked block, zero from transformed inputs to masked
+    outputs, diag(exp(s)) on the transformed block; no dependence between examples."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    jac = as_numpy(example_jacobians(layer, x))
+    with torch.no_grad():
+        s = as_numpy(scale_net(mask * x)).reshape(x.shape[0], -1)
+    keep = as_numpy(mask).ravel() == 1
+    p, t = np.flatnonzero(keep), np.flatnonzero(~keep)
+    for b in range(x.shape[0]):
+        block = jac[b, :, b, :]
+        at = f"(example {b}; rows: outputs, columns: inputs, features flattened; masked features {p.tolist()})"
+        assert_close(block[np.ix_(p, p)], np.eye(p.size),
+                     f"d y[masked] / d x[masked] should be the identity {at}", inputs, rtol=0, atol=1e-12)
+        assert_close(block[np.ix_(p, t)], np.zeros((p.size, t.size)),
+                     f"d y[masked] / d x[transformed] should be zero (the block that makes dy/dx triangular) {at}",
+                     inputs, rtol=0, atol=1e-12)
+        assert_close(block[np.ix_(t, t)], np.diag(np.exp(s[b, t])),
+                     f"d y[transformed] / d x[transformed] should be diag(exp(s)), s = scale_net(mask*x) {at}",
+                     inputs, rtol=1e-10, atol=1e-12)
+    others = jac.copy()
+    for b in range(x.shape[0]):
+        others[b, :, b, :] = 0
+    assert_close(others, np.zeros_like(others),
+                 "d y[example b] / d x[example c], b != c, should be zero (examples are independent)",
+                 inputs, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------- density
+def _flow_2d(impl, device):
+    """Three couplings on R^2 with masks [1, 0], [0, 1], [1, 0] and the checks' tanh networks."""
+    layers = []
+    for k, mask in enumerate(([1.0, 0.0], [0.0, 1.0], [1.0, 0.0])):
+        m = torch.tensor(mask, dtype=torch.float64, device=device)
+        scale_net = MLP(2, 8, 100 + k, 0.5, torch.float64, device)
+        shift_net = MLP(2, 8, 200 + k, 1.0, torch.float64, device)
+        layers.append(impl.AffineCoupling(m, scale_net, shift_net))
+    return layers
+
+
+def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
+    """log p(x) = log N(f(x); 0, I) + sum of the layers' log_det integrates to 1 over R^2."""
+    layers = _flow_2d(impl, device)
+    half_width = 30.0  # the reference's density puts less than 1e-14 of its mass outside the box
+    inputs = (f"Inputs: a flow of 3 couplings on R^2 (masks [1, 0], [0, 1], [1, 0], the checks' random tanh "
+              f"networks), base N(0, I), float64; integrated over [-{half_width:g}, {half_width:g}]^2 "
+              "with scipy.integrate.cubature")
+
+    def density(points):
+        x = torch.as_tensor(points, dtype=torch.float64, device=device)
+        log_det = torch.zeros(x.shape[0], dtype=torch.float64, device=device)
+        with torch.no_grad():
+            for layer in layers:
+                x, ld = run_forward(layer, x, inputs)
+                log_det = log_det + ld.reshape(-1)
+            log_p = -0.5 * (2 * math.log(2 * math.pi) + (x**2).sum(1)) + log_det
+        out = np.exp(as_numpy(log_p))
+        if not np.all(np.isfinite(out)):
+            i = int(np.flatnonzero(~np.isfinite(out))[0])
+            raise AssertionError(f"the flow's density exp(log N(f(x); 0, I) + sum log_det) is {out[i]} at "
+                                 f"x = {points[i].tolist()} (sum log_det = {log_det[i].item()}). {inputs}")
+        return out
+
+    box = [-half_width, -half_width], [half_width, half_width]
+    result = integrate.cubature(density, *box, rtol=1e-10, atol=1e-12, max_subdivisions=400)
+    mass = float(result.estimate)
+    if result.status != "converged" or not abs(mass - 1.0) <= 1e-6:
+        raise AssertionError(
+            f"the density of a flow of AffineCoupling layers integrates to {mass:.10g} (quadrature error estimate "
+            f"{float(result.error):.2g}, {result.status}), expected 1 within 1e-6: log_det is not log|det dy/dx| "
+            f"(a wrong sign, a mean instead of a sum, or a wrong mask makes the mass differ from 1). {inputs}"
+        )
