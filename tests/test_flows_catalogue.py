@@ -5,10 +5,15 @@ in this process, ``pytest.main([verify/, --submission DIR, -k TARGET])``, with a
 collects the reports. The verify modules are imported once and reused by the inner runs (pytest
 finds them in sys.modules); each inner run has its own session, so the session-scoped ``impl``
 fixture loads the new submission every time (under a fresh module name, see verify/loader.py).
+The inner runs block the ``unraisableexception`` plugin, whose session cleanup runs gc.collect()
+five times (about 0.7 s per run with torch and SymPy loaded), and use one torch thread: the
+checks' tensors are tiny, and several threads contending on a busy 2-core machine make them
+ten times slower.
 """
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.flow_variants import AFFINE_FLOW_VARIANTS, COUPLING_VARIANTS
 from verify.catalogue import BUGS, plant, write_submission
@@ -19,6 +24,14 @@ FLOW_BUGS = sorted(name for name, b in BUGS.items() if b.target in FLOW_TARGETS)
 VARIANTS = [("AffineCoupling", name) for name in COUPLING_VARIANTS] + [
     ("affine_flow_log_prob", name) for name in AFFINE_FLOW_VARIANTS
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class Collector:
@@ -41,7 +54,7 @@ class Collector:
 def run_verify(submission_dir, target, stop_at_first_failure=False):
     collector = Collector()
     args = [str(ROOT / "verify"), "--submission", str(submission_dir), "-k", target,
-            "-p", "no:cacheprovider", "-q", "--no-header"]
+            "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", "--no-header"]
     if stop_at_first_failure:
         args.append("-x")
     code = pytest.main(args, plugins=[collector])

@@ -15,7 +15,6 @@ import pytest
 import torch
 from scipy import integrate
 from torch import nn
-from torch.nn import functional as F
 
 from derivations import coupling as derivation
 from verify.assertions import as_numpy, assert_close, check_tensor, fmt
@@ -44,21 +43,18 @@ class MLP(nn.Module):
         return torch.tanh(x @ self.w1 + self.b1) @ self.w2 + self.b2
 
 
-class ConvNet(nn.Module):
-    """(B, C, H, W) -> (B, C, H, W): 3x3 conv, tanh, 3x3 conv; weights from a seeded generator."""
+class ImageMLP(MLP):
+    """(B, C, H, W) -> (B, C, H, W): the MLP on the flattened image, every pixel seeing every other.
 
-    def __init__(self, channels, hidden, seed, gain, dtype, device):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
+    (A dense layer rather than a convolution: tiny multi-threaded conv2d calls are slow on a busy
+    2-core machine, and the checks only need some smooth, non-trivial function of mask * x.)
+    """
 
-        def draw(*shape, std):
-            return nn.Parameter((std * torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype).to(device))
-
-        self.w1, self.b1 = draw(hidden, channels, 3, 3, std=1 / math.sqrt(9 * channels)), draw(hidden, std=0.5)
-        self.w2, self.b2 = draw(channels, hidden, 3, 3, std=gain / math.sqrt(9 * hidden)), draw(channels, std=0.3)
+    def __init__(self, shape, hidden, seed, gain, dtype, device):
+        super().__init__(math.prod(shape), hidden, seed, gain, dtype, device)
 
     def forward(self, x):
-        return F.conv2d(torch.tanh(F.conv2d(x, self.w1, self.b1, padding=1)), self.w2, self.b2, padding=1)
+        return super().forward(x.flatten(1)).reshape(x.shape)
 
 
 def make_case(kind, dtype, device, rng, seed=0):
@@ -70,15 +66,21 @@ def make_case(kind, dtype, device, rng, seed=0):
     else:
         ij = torch.arange(4).view(4, 1) + torch.arange(4).view(1, 4)
         mask = (ij % 2 == 0).to(torch.float64).expand(2, 4, 4).clone()
-        scale_net, shift_net = ConvNet(2, 4, seed + 3, 0.8, dtype, device), ConvNet(2, 4, seed + 4, 1.5, dtype, device)
+        shape = tuple(mask.shape)
+        scale_net = ImageMLP(shape, 8, seed + 3, 0.8, dtype, device)
+        shift_net = ImageMLP(shape, 8, seed + 4, 1.5, dtype, device)
     x = torch.as_tensor(rng.normal(size=(BATCH[kind], *mask.shape)), dtype=dtype, device=device)
     return mask.to(dtype=dtype, device=device), scale_net, shift_net, x
 
 
 def describe(kind, mask, x):
-    return (f"Inputs: a {kind} coupling, mask = {mask.flatten().tolist()} (1 = pass-through), "
-            f"x of shape {tuple(x.shape)} ({str(x.dtype).replace('torch.', '')}), x = {fmt(as_numpy(x))}; "
-            "scale_net and shift_net are random tanh networks of the check (tests' verify/test_coupling.py).")
+    if kind == "vector":
+        shown = f"a vector coupling, mask = {mask.flatten().tolist()} (1 = pass-through)"
+    else:
+        shown = f"an image coupling, checkerboard mask of shape {tuple(mask.shape)} (1 = pass-through)"
+    return (f"Inputs: {shown}, x of shape {tuple(x.shape)} ({str(x.dtype).replace('torch.', '')}), "
+            f"x = {fmt(as_numpy(x))}; scale_net and shift_net are random tanh networks of the check "
+            "(verify/test_coupling.py).")
 
 
 def run_forward(layer, x, what):
