@@ -20,6 +20,15 @@ from impls.flows import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: one thread is faster, and immune to contention on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ------------------------------------------------------------------------------------ masks
 def test_vector_mask_halves_and_alternate():
     assert vector_mask(6).tolist() == [1, 1, 1, 0, 0, 0]

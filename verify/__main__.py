@@ -1,6 +1,7 @@
 """``python -m verify``: run the conformance suite and summarize it per contract name.
 
     python -m verify                          # check the reference (the answer key)
+    python -m verify grade PATH [PATH ...]    # grade submissions: points, feedback, reports (--help)
     python -m verify --submission PATH        # check a submission (file or directory)
     python -m verify --submission PATH -x -k kl_normal   # any other pytest option passes through
 """
@@ -38,6 +39,10 @@ class Summary:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "grade":
+        from verify.grading.cli import main as grade_main
+
+        return grade_main(argv[1:])
     if argv and argv[0] == "check":
         argv = argv[1:]
     if argv and argv[0] in ("-h", "--help"):

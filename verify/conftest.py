@@ -15,9 +15,8 @@ import pytest
 import torch
 from hypothesis import Phase, settings
 
-from verify import loader
+from verify import DEFAULT_SEED, loader
 
-DEFAULT_SEED = 236
 
 settings.register_profile(
     "verify",

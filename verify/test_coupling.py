@@ -8,6 +8,7 @@ invertibility, the log-determinant against autograd's Jacobian, the Jacobian's b
 (derivations/coupling.py), exact pass-through of the masked features, and that a 2-D flow of
 couplings over a N(0, I) base has a density that integrates to 1.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -231,6 +232,18 @@ def _flow_2d(impl, device):
     return layers
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """The adaptive cubature makes some 400 small calls; several torch threads contending on a
+    busy 2-core machine make them ten times slower, one thread does not."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
     """log p(x) = log N(f(x); 0, I) + sum of the layers' log_det integrates to 1 over R^2."""
     layers = _flow_2d(impl, device)
@@ -255,7 +268,8 @@ def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
         return out
 
     box = [-half_width, -half_width], [half_width, half_width]
-    result = integrate.cubature(density, *box, rtol=1e-10, atol=1e-12, max_subdivisions=400)
+    with one_torch_thread():
+        result = integrate.cubature(density, *box, rtol=1e-10, atol=1e-12, max_subdivisions=400)
     mass = float(result.estimate)
     if result.status != "converged" or not abs(mass - 1.0) <= 1e-6:
         raise AssertionError(

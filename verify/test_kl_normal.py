@@ -33,7 +33,7 @@ def test_kl_normal_against_cs236_prior(impl, device, rng):
                  rtol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_kl_normal_extreme_variances(impl, device, rng, dtype):
     """Variances from 1e-6 to 1e6 on both sides: finite and accurate (rtol 1e-5 in float32)."""
     grid = 10.0 ** np.linspace(-6, 6, 7)

@@ -25,7 +25,7 @@ def test_log_bernoulli_with_logits_matches_closed_form(impl, device, shape, data
                  f"Inputs: x = {x.tolist()}, logits = {logits.tolist()}", rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_log_bernoulli_with_logits_extreme_logits(impl, device, dtype):
     """Logits of +-1e4 with both labels: exact values 0 and -1e4, never -inf or nan."""
     x = torch.tensor([[1.0, 0.0, 1.0, 0.0]], dtype=dtype, device=device).repeat(4, 1)
@@ -39,7 +39,7 @@ def test_log_bernoulli_with_logits_extreme_logits(impl, device, dtype):
                  "(row 2: x = 1 with logit -1e4 gives -1e4 - 3 log 2)", rtol=1e-6, atol=1e-4)
 
 
-@pytest.mark.parametrize("lead", [(5,), (3, 5)])
+@pytest.mark.parametrize("lead", [(5,), (3, 5)], ids=["batch", "samples-batch"])
 def test_log_bernoulli_with_logits_sums_over_pixels(impl, device, rng, lead):
     """Output shape x.shape[:-1]: a sum over the last dim, one value per example (and per sample)."""
     x = (rng.uniform(size=(*lead, 7)) < 0.5).astype(float)

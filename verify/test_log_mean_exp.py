@@ -21,8 +21,8 @@ def test_log_mean_exp_matches_closed_form(impl, device, shape, data):
                  f"Inputs: x = {x.tolist()}, dim = {dim}", rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("dim", [0, 1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("dim", [0, 1], ids=["dim0", "dim1"])
 def test_log_mean_exp_extreme_values(impl, device, dtype, dim):
     """Rows (or columns) around +1e4 and around -1e4 in one tensor: each reduced on its own scale."""
     base = np.array([[1e4, 1e4 - 1.0, 1e4 - 3.0], [-1e4, -1e4 + 2.0, -1e4 - 0.5], [0.0, 5.0, -7.0]])

@@ -27,6 +27,7 @@ def test_log_normal_matches_closed_form(impl, device, args, x_seed):
 @pytest.mark.parametrize(
     "x_shape, m_shape, v_shape",
     [((6, 4), (1, 4), (1, 4)), ((3, 6, 4), (6, 4), (6, 4)), ((5, 4), (1,), (1,)), ((2, 1, 4), (1, 3, 4), (3, 1))],
+    ids=["row-params", "samples-batch", "prior-of-shape-1", "outer"],
 )
 def test_log_normal_broadcasting(impl, device, rng, x_shape, m_shape, v_shape):
     x, m = rng.normal(size=x_shape), rng.normal(size=m_shape)

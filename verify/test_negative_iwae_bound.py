@@ -70,7 +70,7 @@ def test_negative_iwae_bound_returns_batch_mean_scalars(impl, device, rng):
     _outputs(impl.negative_iwae_bound(x, enc, dec, 5))
 
 
-@pytest.mark.parametrize("iw", [1, 2, 7, 50])
+@pytest.mark.parametrize("iw", [1, 2, 7, 50], ids=lambda k: f"iw{k}")
 def test_negative_iwae_bound_exact_when_q_is_posterior(impl, device, iw):
     """q = p(z|x): every weight is p(x_b), so -niwae = mean_b log p(x_b) on every draw (5 different examples)."""
     model = ConjugateModel(device=device)
@@ -106,7 +106,7 @@ def test_negative_iwae_bound_matches_replayed_weights(impl, device, rng, iw, log
         )
 
 
-@pytest.mark.parametrize("iw", [5, 50])
+@pytest.mark.parametrize("iw", [5, 50], ids=lambda k: f"iw{k}")
 def test_negative_iwae_bound_leave_one_out_inequality(impl, device, rng, iw):
     """Burda et al.: on every draw, L_k >= mean_j L_{k-1}(all samples but j), by concavity of log."""
     x, enc, dec = _single_example(device, rng)

@@ -13,8 +13,8 @@ def _params(rng, shape, device, dtype=torch.float64, log10_v=(-3, 3)):
     return m, v
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(7,), (5, 3), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (2, 3, 4)], ids=["7", "5x3", "2x3x4"])
 def test_sample_gaussian_preserves_shape_dtype_device(impl, device, rng, dtype, shape):
     m, v = _params(rng, shape, device, dtype)
     z = impl.sample_gaussian(m, v)
@@ -70,7 +70,7 @@ def test_sample_gaussian_noise_independent(impl, device, axis):
                                       ALPHA_CHECK)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_sample_gaussian_extreme_variances(impl, device, rng, dtype):
     """Variances from 1e-6 to 1e6: finite samples at the right scale."""
     v = torch.tensor(10.0 ** np.linspace(-6, 6, 13), dtype=dtype, device=device).repeat(200, 1)

@@ -1,0 +1,51 @@
+"""``python -m verify grade PATH [PATH ...]``: grade submissions and write reports.
+
+PATH is a submission (a .py file, a directory with submission.py, or a CS236-layout checkout) or a
+folder of submissions, one entry per student. Exit code 0 when the reports are written (whatever
+the scores), 2 for a usage error (e.g. an unreadable rubric).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from verify import DEFAULT_SEED
+from verify.grading import reports, rubric as rubric_mod
+from verify.grading.runner import grade
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m verify grade", description=__doc__.split("\n\n")[0])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="submissions, or folders of submissions")
+    p.add_argument("--format", action="append", choices=reports.FORMATS, dest="formats",
+                   help="report format (repeatable; default: all). text prints to the terminal")
+    p.add_argument("--out", default="grading-out", type=Path, help="folder for the reports (default: grading-out)")
+    p.add_argument("--rubric", default=None, help="TOML rubric (default: the homework's, 100 points)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every check (default {DEFAULT_SEED})")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission (default 600)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        rub = rubric_mod.load(args.rubric)
+    except rubric_mod.RubricError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.timeout <= 0:
+        print("error: --jobs must be at least 1 and --timeout positive", file=sys.stderr)
+        return 2
+    formats = tuple(args.formats or reports.FORMATS)
+    results = grade(args.paths, rub, seed=args.seed, jobs=args.jobs, timeout=args.timeout)
+    written = reports.write_all(results, rub, args.out, formats)
+    if "text" in formats:
+        for r in results:
+            print(reports.text(r, detailed=len(results) == 1))
+        if len(results) > 1:
+            print()
+            print(reports.summary_md(reports.summary(results, rub)))
+    print(f"reports: {args.out.resolve()} ({len(written)} files)")
+    return 0

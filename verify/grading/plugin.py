@@ -1,0 +1,84 @@
+"""pytest plugin for the grading worker: ``-p verify.grading.plugin --grading-out FILE``.
+
+Writes one JSON line per check as soon as it finishes (so a killed worker still leaves the checks it
+completed): node id, check name, targeted contract names, outcome, the failure message, the
+docstring's first line, duration, and the catalogued bug that reproduces the failure, if any.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from verify import loader
+from verify.grading.diagnosis import explain_calls, explain_class
+
+MAX_MESSAGE = 4000
+
+
+def pytest_addoption(parser):
+    parser.getgroup("dgm-verify").addoption("--grading-out", default=None, help="JSON-lines file of check results")
+
+
+def _message(excinfo) -> str:
+    exc = excinfo.value
+    if isinstance(exc, AssertionError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        text += "\n" + "\n".join(str(n) for n in notes)
+    return text[:MAX_MESSAGE]
+
+
+def _diagnose(item, target):
+    impl = item.funcargs.get("impl")
+    if impl is None or target is None or not impl.has(target):
+        return None
+    if target in loader.CLASS_NAMES:
+        bug = explain_class(target, impl.raw(target), loader.load(None).raw(target))
+    else:
+        bug = explain_calls(target, impl.calls or [], loader.load(None).raw(target))
+    return None if bug is None else {"bug": bug.name, "teaches": bug.teaches}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    impl = item.funcargs.get("impl")
+    if impl is not None:
+        impl.record(True)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    path = item.config.getoption("--grading-out")
+    if path is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    targets = loader.targets_of(getattr(item, "originalname", item.name))
+    record = {
+        "nodeid": item.nodeid,
+        "name": item.name.removeprefix("test_"),
+        "targets": targets,
+        "outcome": "skipped" if report.skipped else ("passed" if report.passed else "failed"),
+        "doc": ((item.function.__doc__ or "").strip().splitlines() or [""])[0],
+        "duration": round(report.duration, 4),
+        "message": "",
+        "diagnosis": None,
+    }
+    if report.failed and call.excinfo is not None:
+        record["message"] = _message(call.excinfo)
+        try:
+            record["diagnosis"] = _diagnose(item, targets[0] if targets else None)
+        except Exception:  # diagnosis is a courtesy; it never changes a verdict
+            record["diagnosis"] = None
+    elif report.skipped and call.excinfo is not None:
+        record["message"] = str(call.excinfo.value)[:MAX_MESSAGE]
+    impl = item.funcargs.get("impl")
+    if impl is not None:
+        impl.record(False)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")

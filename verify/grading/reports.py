@@ -1,0 +1,243 @@
+"""Reports of graded submissions.
+
+Per submission (``OUT/<name>/``): ``results.json`` (Gradescope), ``junit.xml``, ``feedback.md``,
+``report.json``. Per class (``OUT/``): ``gradebook.csv``, ``summary.md``, ``summary.json``,
+``histogram.png``. Student-facing text (Gradescope, feedback.md) never shows a hidden check's
+inputs or numbers. With a fixed seed every file is identical between runs apart from timing fields
+(``execution_time``, JUnit ``time``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from verify.grading.rubric import Rubric
+from verify.grading.runner import Check, Result
+
+FORMATS = ("text", "json", "gradescope", "junit", "csv", "md")
+LIKELY = "Likely cause: your output equals what you get by {teaches}."
+
+
+def _visible_message(c: Check) -> str:
+    """A failed check's message, except that a hidden check shows no inputs or numbers."""
+    if c.visibility == "hidden":
+        return f"Failed (hidden check): {c.doc or c.name}"
+    return c.message or "Failed."
+
+
+def _student_output(c: Check) -> str:
+    """What a student sees for one check."""
+    if c.outcome == "passed":
+        return "Passed."
+    lines = [_visible_message(c)]
+    if c.diagnosis:
+        lines.append(LIKELY.format(teaches=c.diagnosis["teaches"]))
+    return "\n\n".join(lines)
+
+
+def _group_table(result: Result) -> list[str]:
+    rows = ["| group | score | checks passed |", "|---|---:|---:|"]
+    for name, g in result.groups.items():
+        rows.append(f"| {name} | {g['score']:g} / {g['max_score']:g} | {g['passed']} / {g['total']} |")
+    return rows
+
+
+def gradescope(result: Result) -> dict:
+    """results.json per Gradescope's autograder specification."""
+    overview = [f"**Score: {result.score:g} / {result.max_score:g}**", "", *_group_table(result)]
+    if result.problems:
+        overview += ["", "Notes:", *[f"- {p}" for p in result.problems]]
+    tests, number = [], {}
+    order = list(result.groups)
+    for c in sorted(result.checks, key=lambda c: (order.index(c.group) if c.group in order else len(order))):
+        gi = order.index(c.group) + 1 if c.group in order else len(order) + 1
+        number[gi] = number.get(gi, 0) + 1
+        tests.append({
+            "name": f"{c.group or 'ungraded'}: {c.name}",
+            "number": f"{gi}.{number[gi]}",
+            "score": c.score,
+            "max_score": c.max_score,
+            "status": "passed" if c.outcome == "passed" else "failed",
+            "output": _student_output(c),
+            "output_format": "text",
+            "tags": list(c.targets),
+            "visibility": c.visibility,
+        })
+    return {
+        "score": result.score,
+        "max_score": result.max_score,
+        "execution_time": result.execution_time,
+        "output": "\n".join(overview),
+        "output_format": "md",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def junit(result: Result) -> ET.ElementTree:
+    failures = sum(c.outcome == "failed" for c in result.checks)
+    skipped = sum(c.outcome == "skipped" for c in result.checks)
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(suites, "testsuite", name=result.label, tests=str(len(result.checks)),
+                          failures=str(failures), errors="0", skipped=str(skipped), time=f"{result.execution_time:.3f}")
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="score", value=f"{result.score:g}")
+    ET.SubElement(props, "property", name="max_score", value=f"{result.max_score:g}")
+    for c in result.checks:
+        case = ET.SubElement(suite, "testcase", classname=f"{result.label}.{c.group or 'ungraded'}", name=c.name,
+                             time=f"{c.duration:.3f}")
+        if c.outcome == "failed":
+            text = c.message + (("\n\n" + LIKELY.format(teaches=c.diagnosis["teaches"])) if c.diagnosis else "")
+            failure = ET.SubElement(case, "failure", message=(c.message.splitlines() or ["failed"])[0][:300])
+            failure.text = text
+        elif c.outcome == "skipped":
+            ET.SubElement(case, "skipped", message=c.message[:300])
+    ET.indent(suites)
+    return ET.ElementTree(suites)
+
+
+def feedback_md(result: Result) -> str:
+    lines = [f"# Feedback: {result.label}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
+             *_group_table(result), ""]
+    order = list(result.groups)
+    failed = sorted((c for c in result.checks if c.outcome != "passed"),
+                    key=lambda c: order.index(c.group) if c.group in order else len(order))
+    load_errors = {c.message for c in failed if "could not be loaded" in c.message}
+    if failed and len(failed) == len(result.checks) and len(load_errors) == 1:
+        reason = load_errors.pop().split("could not be loaded: ", 1)[-1]
+        lines += ["## Your submission could not be loaded", "", "```", reason, "```", "",
+                  f"So every check ({len(failed)}) failed. Fix this first, then grade again.", ""]
+    elif failed:
+        lines += ["## What failed", ""]
+        for c in failed:
+            lines += [f"### {c.group or 'ungraded'}: `{c.name}`", ""]
+            if c.doc and c.visibility != "hidden":
+                lines += [f"*{c.doc}*", ""]
+            lines += ["```", _visible_message(c), "```", ""]
+            if c.diagnosis:
+                lines += [f"**{LIKELY.format(teaches=c.diagnosis['teaches'])}**", ""]
+    else:
+        lines += ["Every check passed.", ""]
+    if result.problems:
+        lines += ["## Notes", "", *[f"- {p}" for p in result.problems], ""]
+    return "\n".join(lines)
+
+
+def report_json(result: Result) -> dict:
+    return {
+        "label": result.label, "path": result.path, "score": result.score, "max_score": result.max_score,
+        "execution_time": result.execution_time, "groups": result.groups, "problems": result.problems,
+        "checks": [c.__dict__ for c in result.checks],
+    }
+
+
+def gradebook(results: list[Result], rubric: Rubric, path: Path):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["student", *[g.name for g in rubric.groups], "total", "max_score"])
+        for r in results:
+            w.writerow([r.label, *[f"{r.groups[g.name]['score']:g}" for g in rubric.groups], f"{r.score:g}",
+                        f"{r.max_score:g}"])
+
+
+def summary(results: list[Result], rubric: Rubric) -> dict:
+    scores = [r.score for r in results]
+    fails = Counter(name for r in results for name in {c.name.split("[")[0] for c in r.checks if c.outcome == "failed"})
+    causes = Counter(c.diagnosis["bug"] for r in results for c in r.checks if c.diagnosis)
+    bins = [0] * 10
+    for s in scores:
+        bins[min(9, int(10 * s / rubric.max_score))] += 1 if rubric.max_score else 0
+    return {
+        "rubric": rubric.name, "submissions": len(results), "max_score": rubric.max_score,
+        "mean": round(statistics.fmean(scores), 4) if scores else None,
+        "median": statistics.median(scores) if scores else None,
+        "min": min(scores, default=None), "max": max(scores, default=None),
+        "histogram": {f"{10 * i}-{10 * (i + 1)}%": n for i, n in enumerate(bins)},
+        "most_frequent_failures": fails.most_common(10),
+        "most_frequent_causes": causes.most_common(10),
+        "scores": {r.label: r.score for r in results},
+    }
+
+
+def summary_md(s: dict) -> str:
+    width = max(s["histogram"].values(), default=0) or 1
+    lines = [f"# Grading summary: {s['rubric']}", "",
+             f"{s['submissions']} submissions; mean {s['mean']}, median {s['median']}, min {s['min']}, "
+             f"max {s['max']} (of {s['max_score']:g}).", "", "## Score histogram", "", "```"]
+    for band, n in s["histogram"].items():
+        lines.append(f"{band:>9s} | {'#' * round(30 * n / width)} {n}")
+    lines += ["```", "", "## Most frequent failures", "", "| check | submissions failing |", "|---|---:|"]
+    lines += [f"| `{name}` | {n} |" for name, n in s["most_frequent_failures"]]
+    if s["most_frequent_causes"]:
+        lines += ["", "## Most frequent diagnosed bugs", "", "| bug | checks |", "|---|---:|"]
+        lines += [f"| `{name}` | {n} |" for name, n in s["most_frequent_causes"]]
+    return "\n".join(lines) + "\n"
+
+
+def histogram_png(results: list[Result], rubric: Rubric, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.hist([r.score for r in results], bins=10, range=(0, rubric.max_score or 1), color="#4c72b0", edgecolor="white")
+    ax.set_xlabel(f"score (of {rubric.max_score:g})")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"{len(results)} submissions")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def text(result: Result, detailed: bool) -> str:
+    head = f"{result.label}: {result.score:g} / {result.max_score:g}  (" + ", ".join(
+        f"{n} {g['score']:g}/{g['max_score']:g}" for n, g in result.groups.items()) + ")"
+    if not detailed:
+        return head
+    out = [head]
+    for c in result.failed():
+        out.append(f"  FAILED {c.name}: {c.message.splitlines()[0] if c.message else ''}")
+        if c.diagnosis:
+            out.append(f"         {LIKELY.format(teaches=c.diagnosis['teaches'])}")
+    out += [f"  note: {p.splitlines()[0]}" for p in result.problems]
+    return "\n".join(out)
+
+
+def write_all(results: list[Result], rubric: Rubric, out: Path, formats: tuple) -> list[Path]:
+    """Write the chosen formats under ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def put(path: Path, content: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+
+    for r in results:
+        d = out / r.label
+        if "gradescope" in formats:
+            put(d / "results.json", json.dumps(gradescope(r), indent=2) + "\n")
+        if "junit" in formats:
+            d.mkdir(parents=True, exist_ok=True)
+            junit(r).write(d / "junit.xml", encoding="utf-8", xml_declaration=True)
+            written.append(d / "junit.xml")
+        if "md" in formats:
+            put(d / "feedback.md", feedback_md(r))
+        if "json" in formats:
+            put(d / "report.json", json.dumps(report_json(r), indent=2) + "\n")
+    if "csv" in formats:
+        gradebook(results, rubric, out / "gradebook.csv")
+        written.append(out / "gradebook.csv")
+    s = summary(results, rubric)
+    put(out / "summary.md", summary_md(s))
+    put(out / "summary.json", json.dumps(s, indent=2) + "\n")
+    if results:
+        histogram_png(results, rubric, out / "histogram.png")
+        written.append(out / "histogram.png")
+    return written
