@@ -122,7 +122,9 @@ class BoundedScale(nn.Module):
 
 def _mlp(dim, hidden):
     """D -> D with tanh hidden layers: smooth, so the model's density is smooth too."""
-    return nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+    return nn.Sequential(
+        nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, dim)
+    )
 
 
 def _convnet(channels, hidden):

@@ -38,7 +38,8 @@ def _log_prob(impl, x, a, b, device):
 def _mass_hint(mass, a):
     """Names the usual mistake when the total mass is |a|, 1/|a| or a^2."""
     a = abs(a)
-    for value, why in ((1 / a, "the Jacobian factor 1/|a| is counted twice (for a = 1.5: the '(2/3) N(3, 1.5)' answer)"),
+    twice = "the Jacobian factor 1/|a| is counted twice (for a = 1.5: the '(2/3) N(3, 1.5)' answer)"
+    for value, why in ((1 / a, twice),
                        (a, "the Jacobian term -log|a| is missing"),
                        (a * a, "the Jacobian term has the wrong sign (+log|a|)"),
                        (1 / (a * a), "the map is inverted (z = a x + b instead of z = (x - b) / a)")):

@@ -86,7 +86,7 @@ def describe(kind, mask, x):
 
 def run_forward(layer, x, what):
     out = layer(x)
-    if not (isinstance(out, tuple) and len(out) == 2):
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AssertionError(f"AffineCoupling.forward returned {type(out).__name__}, expected a tuple (y, log_det). "
                              f"{what}")
     return out

@@ -11,7 +11,8 @@ from verify.catalogue import bug
 # ------------------------------------------------------------------------ affine_flow_log_prob
 
 
-@bug("affine_flow_log_prob", "dropping the Jacobian term: log N((x - b)/a; 0, 1) without - log|a| integrates to |a|, not 1")
+@bug("affine_flow_log_prob",
+     "dropping the Jacobian term: log N((x - b)/a; 0, 1) without - log|a| integrates to |a|, not 1")
 def affine_flow_no_jacobian(x, scale, shift):
     z = (x - shift) / scale
     return -0.5 * (LOG_2PI + z**2)
@@ -23,13 +24,15 @@ def affine_flow_jacobian_sign_flipped(x, scale, shift):
     return -0.5 * (LOG_2PI + z**2) + torch.log(torch.abs(scale))
 
 
-@bug("affine_flow_log_prob", "pushing x forward through the map (z = a x + b) instead of inverting it (z = (x - b)/a)")
+@bug("affine_flow_log_prob",
+     "pushing x forward through the map (z = a x + b) instead of inverting it (z = (x - b)/a)")
 def affine_flow_direction_inverted(x, scale, shift):
     z = scale * x + shift
     return -0.5 * (LOG_2PI + z**2) - torch.log(torch.abs(scale))
 
 
-@bug("affine_flow_log_prob", "counting the Jacobian twice, the '(2/3) N(3, 1.5)' answer: N(b, a^2) already holds 1/|a|, "
+@bug("affine_flow_log_prob",
+     "counting the Jacobian twice, the '(2/3) N(3, 1.5)' answer: N(b, a^2) already holds 1/|a|, "
      "so the result integrates to 1/|a|")
 def affine_flow_jacobian_twice(x, scale, shift):
     z = (x - shift) / scale

@@ -7,6 +7,7 @@ written all the same.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -56,12 +57,14 @@ class Result:
         return [c for c in self.checks if c.outcome != "passed"]
 
 
-def expected_checks() -> list[str]:
-    """Node ids of every check the suite runs (collected once per grading run, no submission code)."""
+@functools.lru_cache(maxsize=1)
+def expected_checks() -> tuple[str, ...]:
+    """Node ids of every check the suite runs, collected without any submission (used only when a
+    worker died before reporting its own collection)."""
     proc = subprocess.run(
         _pytest_cmd() + ["--collect-only"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
-    ids = [line.strip() for line in proc.stdout.splitlines() if "::" in line]
+    ids = tuple(line.strip() for line in proc.stdout.splitlines() if "::" in line)
     if not ids:
         raise RuntimeError(f"could not collect the checks:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return ids
@@ -105,10 +108,11 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path) -> tuple[li
     return lines, problem, seconds
 
 
-def score(label: str, path: str, lines: list[dict], expected: list[str], rubric: Rubric,
-          problem: str | None, seconds: float) -> Result:
+def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
-    by_id = {d["nodeid"]: d for d in lines}
+    collected = next((d["collected"] for d in lines if "collected" in d), None)
+    expected = collected if collected is not None else expected_checks()
+    by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
     checks = []
     for nodeid in expected:
         d = by_id.get(nodeid)
@@ -140,7 +144,7 @@ def score(label: str, path: str, lines: list[dict], expected: list[str], rubric:
         share = g.points / len(cs)
         all_passed = passed == len(cs)
         for c in cs:
-            c.max_score = round(share, 4)
+            c.max_score = round(share, 6)
             c.score = c.max_score if c.outcome == "passed" and (g.partial_credit or all_passed) else 0.0
         got = g.points * passed / len(cs) if g.partial_credit else (g.points if all_passed else 0.0)
         groups[g.name].update(score=round(got, 4), passed=passed, total=len(cs))
@@ -180,13 +184,12 @@ def grade(paths: list[str], rubric: Rubric, seed: int = DEFAULT_SEED, jobs: int 
           progress: bool = True) -> list[Result]:
     """Grade every submission found under ``paths``; one broken submission never stops the others."""
     subs = discover(paths)
-    expected = expected_checks()
 
     def one(item):
         label, path = item
         with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
             lines, problem, seconds = run_worker(path, seed, timeout, Path(tmp))
-        return score(label, str(path), lines, expected, rubric, problem, seconds)
+        return score(label, str(path), lines, rubric, problem, seconds)
 
     results: dict[int, Result] = {}
     bar = None
