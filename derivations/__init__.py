@@ -17,17 +17,20 @@ from __future__ import annotations
 
 from typing import Callable, Union
 
-from . import bernoulli, elbo, gaussian
+from . import affine_flow, bernoulli, coupling, elbo, gaussian
 from ._base import Derivation
+from .affine_flow import affine_flow_density
 from .bernoulli import log_likelihood
+from .coupling import coupling_log_det
 from .elbo import identity as elbo_identity
 from .gaussian import kl, kl_standard, log_density
 
 __all__ = [
     "Derivation", "ALL", "register", "get",
-    "gaussian", "bernoulli", "elbo",
-    "log_density", "kl", "kl_standard", "log_likelihood", "elbo_identity",
-    "LOG_DENSITY", "KL", "KL_STANDARD", "LOG_LIKELIHOOD", "IDENTITY",
+    "gaussian", "bernoulli", "elbo", "affine_flow", "coupling",
+    "log_density", "kl", "kl_standard", "log_likelihood", "elbo_identity", "affine_flow_density",
+    "coupling_log_det",
+    "LOG_DENSITY", "KL", "KL_STANDARD", "LOG_LIKELIHOOD", "IDENTITY", "AFFINE_FLOW", "COUPLING_LOG_DET",
 ]
 
 ALL: dict[str, Union[Derivation, Callable[[], Derivation]]] = {
@@ -36,6 +39,8 @@ ALL: dict[str, Union[Derivation, Callable[[], Derivation]]] = {
     "gaussian.kl_standard": kl_standard,
     "bernoulli.log_likelihood": log_likelihood,
     "elbo.identity": elbo_identity,
+    "affine_flow.density": affine_flow_density,
+    "coupling.log_det": coupling_log_det,
 }
 
 
@@ -59,6 +64,8 @@ _LAZY = {
     "KL_STANDARD": kl_standard,
     "LOG_LIKELIHOOD": log_likelihood,
     "IDENTITY": elbo_identity,
+    "AFFINE_FLOW": affine_flow_density,
+    "COUPLING_LOG_DET": coupling_log_det,
 }
 
 

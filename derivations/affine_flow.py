@@ -24,7 +24,7 @@ import sympy as sp
 from ._base import Derivation, float64_oracle, require_equal
 
 __all__ = [
-    "affine_flow", "homework_density", "total_mass", "check_density_answer",
+    "affine_flow", "affine_flow_density", "homework_density", "total_mass", "check_density_answer",
     "log_density", "AFFINE_FLOW", "HOMEWORK_SCALE", "HOMEWORK_SHIFT",
 ]
 
@@ -152,6 +152,10 @@ def affine_flow() -> Derivation:
         ),
         oracle=_density_oracle,
     )
+
+
+# The package can import this name without shadowing the module ``derivations.affine_flow``.
+affine_flow_density = affine_flow
 
 
 def __getattr__(name):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 VERIFY = REPO / "verify"
@@ -45,11 +46,22 @@ class _Collector:
 
 
 def run_suite(submission: Path | None, *args: str) -> SuiteRun:
-    """``pytest verify/ [--submission submission] args`` in this process, outcomes per check."""
+    """``pytest verify/ [--submission submission] args`` in this process, outcomes per check.
+
+    The inner run blocks the ``unraisableexception`` plugin (its session cleanup calls gc.collect()
+    five times: about 0.7 s a run with torch and SymPy loaded) and uses one torch thread (the
+    checks' tensors are small; two contending threads on a busy 2-core machine are much slower).
+    """
     run = SuiteRun(exit_code=-1)
-    argv = [str(VERIFY), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", "-o", "addopts="]
+    argv = [str(VERIFY), "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--no-header",
+            "-o", "addopts="]
     argv += ["--submission", str(submission)] if submission is not None else []
-    run.exit_code = int(pytest.main(argv + list(args), plugins=[_Collector(run)]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run.exit_code = int(pytest.main(argv + list(args), plugins=[_Collector(run)]))
+    finally:
+        torch.set_num_threads(threads)
     return run
 
 

@@ -184,6 +184,9 @@ def test_affine_flow_derivation():
     np.testing.assert_allclose(d.oracle(xs, -1.5, 3.0), stats.norm(3, 1.5).pdf(xs), rtol=1e-12)
     np.testing.assert_allclose(affine.log_density(xs, -1.5, 3.0), stats.norm(3, 1.5).logpdf(xs), rtol=1e-12)
     np.testing.assert_allclose(d.oracle(xs, 0.7, -1.0), d.lambdify()(xs, 0.7, -1.0), rtol=1e-12)
+    log_expr = sp.lambdify(d.symbols, sp.expand_log(sp.log(d.expr), force=True))
+    np.testing.assert_allclose(affine.log_density(xs, 0.7, -1.0), log_expr(xs, 0.7, -1.0), rtol=1e-12)
+    assert affine.affine_flow_density is affine.affine_flow
 
 
 def test_two_thirds_answer_integrates_to_two_thirds():

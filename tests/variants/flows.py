@@ -1,6 +1,6 @@
 """Correct implementations of the flow contract that differ from the reference (impls/flows.py).
 
-The flow checks must pass every one of them (tests/test_flows_catalogue.py): a check that fails a
+The flow checks must pass every one of them (tests/test_variants.py): a check that fails a
 correct variant tests the reference's spelling, not the contract.
 """
 import torch

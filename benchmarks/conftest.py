@@ -1,0 +1,86 @@
+"""Shared machinery of the benchmarks.
+
+Every benchmark goes through the ``bench`` fixture, which times one variant of one kernel with
+pytest-benchmark and records in ``extra_info``: kernel, variant (``ours``, ``ours (fused)``,
+``torch.distributions``, ``naive``), device, dtype, size; the bytes or FLOPs the kernel must move
+or compute at least; the achieved bandwidth or FLOP/s and its fraction of the machine limit
+measured in the same run (benchmarks/machine.py); the peak memory of one call. At the end of the
+run the ratio of each variant to the torch.distributions and naive variants of the same kernel,
+device, dtype and size is added (``pytest_benchmark_update_json``), so every ratio compares
+figures taken together. ``python -m benchmarks.report BENCH.json`` prints the table.
+
+With benchmarking disabled (the plain test run) each benchmark runs its function once, no
+limits or memory are measured, and two kinds of benchmark skip with the reason: ``heavy`` ones
+(seconds per call) and ``compiled`` ones (torch.compile variants, whose compile time would
+dominate; their correctness is tests/test_fused.py). ``--benchmark-only`` implies
+``--benchmark-enable``, so it works when ``--benchmark-disable`` is in the configured addopts.
+"""
+import pytest
+
+from benchmarks.common import COMPILED_REASON, HEAVY_REASON, Bench, benchmarking
+from benchmarks.machine import MachineLimits
+from benchmarks.report import enrich
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "heavy: a benchmark of seconds per call, skipped when benchmarking is disabled")
+    config.addinivalue_line("markers", "compiled: a torch.compile variant, skipped when benchmarking is disabled")
+    # --benchmark-only must benchmark even when --benchmark-disable is in the configured addopts
+    # (pytest-benchmark refuses the combination otherwise); --benchmark-enable is its documented override.
+    option = config.option
+    if getattr(option, "benchmark_only", False) and getattr(option, "benchmark_disable", False):
+        option.benchmark_enable = True
+
+
+def pytest_runtest_setup(item):
+    if benchmarking(item.config):
+        return
+    if item.get_closest_marker("heavy") is not None:
+        pytest.skip(HEAVY_REASON)
+    if item.get_closest_marker("compiled") is not None:
+        pytest.skip(COMPILED_REASON)
+
+
+# ------------------------------------------------------------------------------- limits
+_LIMITS_KEY = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def limits(pytestconfig):
+    """The machine's limits, measured once per session (lazily per device and dtype)."""
+    lim = MachineLimits(reps=15 if benchmarking(pytestconfig) else 1)
+    pytestconfig.stash[_LIMITS_KEY] = lim
+    return lim
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    enrich(output_json["benchmarks"])
+    lim = config.stash.get(_LIMITS_KEY, None)
+    if lim is not None:
+        output_json["machine_limits"] = {" ".join(k): v for k, v in lim._cache.items()}
+
+
+# ------------------------------------------------------------------------------- inputs
+class _LastInputs:
+    """Keeps only the most recently built inputs: the variants of one kernel and size run one
+    after another and share them, and large inputs do not pile up."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def get(self, key, build):
+        if key != self.key:
+            self.key, self.value = None, None  # free the old ones before building the new
+            self.value, self.key = build(), key
+        return self.value
+
+
+@pytest.fixture(scope="session")
+def inputs():
+    return _LastInputs()
+
+
+@pytest.fixture
+def bench(benchmark, limits, pytestconfig):
+    return Bench(benchmark, limits, pytestconfig)

@@ -1,0 +1,155 @@
+"""One table from a pytest-benchmark JSON file:  python -m benchmarks.report BENCH.json
+
+Columns: kernel, variant, device, dtype, size, median time, ratio to torch.distributions (same
+kernel, device, dtype and size, same run; < 1 means faster), achieved throughput and its fraction
+of the machine limit measured in the same run (copy bandwidth for elementwise kernels, matmul
+FLOP/s at the decoder's shapes for the bounds, whichever is closer for the flows), peak memory.
+Below the table: the limits, and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
+"""
+import argparse
+import json
+import math
+import sys
+
+TD = "torch.distributions"
+VARIANT_ORDER = {"ours": 0, "ours (fused)": 1, TD: 2, "naive": 3, "limit": 4}
+
+
+def _key(info):
+    return (info.get("kernel"), info.get("device"), info.get("dtype"), info.get("size"))
+
+
+def enrich(benchmarks):
+    """Add to each benchmark's extra_info the median of the torch.distributions and naive
+    variants of the same kernel, device, dtype and size, and the ratios to them. In place."""
+    medians = {}
+    for b in benchmarks:
+        info, stats = b.get("extra_info") or {}, b.get("stats") or {}
+        if stats.get("median") is not None and info.get("variant"):
+            medians[_key(info) + (info["variant"],)] = stats["median"]
+    for b in benchmarks:
+        info, stats = b.setdefault("extra_info", {}), b.get("stats") or {}
+        median = stats.get("median")
+        for variant, name in ((TD, "torch_distributions"), ("naive", "naive")):
+            other = medians.get(_key(info) + (variant,))
+            if other is not None and median is not None:
+                info[f"{name}_median_s"] = other
+                info[f"ratio_to_{name}"] = median / other
+    return benchmarks
+
+
+def iwae_memory_ratios(benchmarks):
+    """{(variant, device, dtype, batch): peak(iw=5000) / peak(iw=50)} where both were measured."""
+    peaks = {}
+    for b in benchmarks:
+        info = b.get("extra_info") or {}
+        if info.get("kernel") == "negative_iwae_bound" and info.get("peak_memory_bytes"):
+            peaks[(info.get("variant"), info.get("device"), info.get("dtype"), info.get("batch"), info.get("iw"))] = info["peak_memory_bytes"]
+    out = {}
+    for (variant, device, dtype, batch, iw), peak in peaks.items():
+        if iw == 5000 and (variant, device, dtype, batch, 50) in peaks:
+            out[(variant, device, dtype, batch)] = peak / peaks[(variant, device, dtype, batch, 50)]
+    return out
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_rate(value, unit):
+    if value is None:
+        return "-"
+    if unit == "B/s":
+        return f"{value / 1e9:.3g} GB/s"
+    return f"{value / 1e9:.3g} GFLOP/s"
+
+
+def _num(x, spec):
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def rows(benchmarks):
+    """Table rows (dicts of strings), sorted by kernel, device, dtype, size, variant."""
+    def order(b):
+        info = b.get("extra_info") or {}
+        return (info.get("kernel") or b.get("name", ""), info.get("device") or "", info.get("dtype") or "",
+                info.get("size_order", 0), str(info.get("size")), VARIANT_ORDER.get(info.get("variant"), 9))
+
+    out = []
+    for b in sorted(benchmarks, key=order):
+        info, stats = b.get("extra_info") or {}, b.get("stats") or {}
+        achieved, limit = info.get("achieved"), info.get("limit_name")
+        out.append({
+            "kernel": info.get("kernel") or b.get("name", "?"),
+            "variant": info.get("variant", "-"),
+            "device": info.get("device", "-"),
+            "dtype": info.get("dtype", "-"),
+            "size": str(info.get("size", "-")),
+            "median": fmt_time(stats.get("median")),
+            "vs td": _num(info.get("ratio_to_torch_distributions"), ".2f"),
+            "achieved": fmt_rate(achieved, info.get("achieved_unit")),
+            "of limit": "-" if info.get("fraction_of_limit") is None else
+                        f"{info['fraction_of_limit']:.0%} {'copy' if limit == 'copy bandwidth' else 'matmul'}",
+            "peak mem": fmt_bytes(info.get("peak_memory_bytes")),
+        })
+    return out
+
+
+COLUMNS = ["kernel", "variant", "device", "dtype", "size", "median", "vs td", "achieved", "of limit", "peak mem"]
+
+
+def format_table(benchmarks, limits=None):
+    """The whole report as a string (ratios are computed here if the JSON lacks them)."""
+    enrich(benchmarks)
+    table = rows(benchmarks)
+    widths = {c: max([len(c)] + [len(r[c]) for r in table]) for c in COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS), "  ".join("-" * widths[c] for c in COLUMNS)]
+    previous = None
+    for r in table:
+        group = (r["kernel"], r["device"], r["dtype"], r["size"])
+        if previous is not None and group[:1] != previous[:1]:
+            lines.append("")
+        previous = group
+        lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+    lines.append("")
+    lines.append("vs td: median / median of the torch.distributions equivalent, same run (< 1: faster).")
+    lines.append("of limit: achieved throughput / the machine limit measured in the same run.")
+    for lim in (limits or {}).values():
+        lines.append(f"limit: {lim['name']} {fmt_rate(lim['value'], lim['unit'])} ({lim['what']})")
+    ratios = iwae_memory_ratios(benchmarks)
+    for (variant, device, dtype, batch), ratio in sorted(ratios.items(), key=str):
+        lines.append(f"negative_iwae_bound peak memory, iw=5000 / iw=50 at batch {batch} ({variant}, {device}, {dtype}): "
+                     f"{ratio:.2f}x (target <= 1.5x)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="a pytest-benchmark JSON file (pytest benchmarks/ --benchmark-only --benchmark-json=FILE)")
+    args = parser.parse_args(argv)
+    with open(args.json) as f:
+        data = json.load(f)
+    benchmarks = data.get("benchmarks", [])
+    if not benchmarks:
+        print(f"{args.json}: no benchmarks (was it written with benchmarking disabled?)", file=sys.stderr)
+        return 1
+    print(format_table(benchmarks, data.get("machine_limits")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Correct-but-different implementations pass every check of what they implement."""
+from pathlib import Path
+
+import pytest
+
+from conftest import run_suite
+from tests.variants.flows import AFFINE_FLOW_VARIANTS, COUPLING_VARIANTS
+from verify.catalogue import write_submission
+
+VARIANTS = Path(__file__).parent / "variants"
+NOT_FLOWS = "not affine_flow and not AffineCoupling"
+FLOW_VARIANTS = [("AffineCoupling", n) for n in COUPLING_VARIANTS] + [
+    ("affine_flow_log_prob", n) for n in AFFINE_FLOW_VARIANTS
+]
+
+
+def _assert_all_pass(run, what, at_least):
+    assert not run.errors, f"{what}: errors: {run.errors}"
+    assert not run.failed, f"{what}: a correct variant failed checks:\n" + "\n\n".join(
+        f"{k}:\n{v[-1500:]}" for k, v in run.failed.items()
+    )
+    assert len(run.passed) >= at_least, f"{what}: only {len(run.passed)} checks ran"
+
+
+@pytest.mark.parametrize("variant", ["torch_distributions.py", "float64_internals.py", "cs236", "xcs236"])
+def test_correct_vae_variant_passes(variant):
+    _assert_all_pass(run_suite(VARIANTS / variant, "-k", NOT_FLOWS), variant, 50)
+
+
+@pytest.mark.parametrize("target, variant", FLOW_VARIANTS, ids=[v for _, v in FLOW_VARIANTS])
+def test_correct_flow_variant_passes(target, variant, tmp_path):
+    expr = f'__import__("tests.variants.flows", fromlist=["{variant}"]).{variant}'
+    sub = write_submission(tmp_path, {target: expr}, f"Correct variant {variant} of {target}")
+    _assert_all_pass(run_suite(sub, "-k", target), variant, 5)
