@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from conftest import REPO
+from verify.answers import NAMES as ANSWER_NAMES
 from verify.grading import reports, rubric
 from verify.grading.runner import Check, score
 from verify.loader import CONTRACT_NAMES
@@ -61,7 +62,7 @@ GRADESCOPE_SCHEMA = {
 EXPECTED = {  # score, and the catalogued bugs the feedback must name
     "alice": (100.0, set()),
     "bob": (None, {"sample_std_as_variance", "kl_reversed"}),
-    "carol": (66.0, {"iwae_grouping_bug"}),
+    "carol": (71.0, {"iwae_grouping_bug"}),
     "dave": (0.0, set()),
     "erin": (None, {"lme_naive", "coupling_log_det_not_masked"}),
 }
@@ -101,6 +102,9 @@ def test_example_class_scores_and_diagnoses(class_run):
     carol = json.loads((out / "carol" / "report.json").read_text())
     assert carol["groups"]["affine flow"]["score"] == 0  # the CS236 layout has no flows: "not submitted"
     assert "not submitted" in next(c["message"] for c in carol["checks"] if c["targets"] == ["affine_flow_log_prob"])
+    written = {n: json.loads((out / n / "report.json").read_text())["groups"]["written answers"]["score"] for n in EXPECTED}
+    assert written == {"alice": 15, "bob": 5, "carol": 10, "dave": 0, "erin": 10}  # 5 points an answer
+    assert "your density integrates to 2/3, not 1" in (out / "bob" / "feedback.md").read_text()
     assert "Grading summary" in proc.stdout and "Score histogram" in proc.stdout
 
 
@@ -111,7 +115,7 @@ def test_gradescope_results_follow_the_specification(class_run):
         jsonschema.validate(data, GRADESCOPE_SCHEMA)
         assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]), abs=1e-3)
         assert data["max_score"] == pytest.approx(sum(t["max_score"] for t in data["tests"]), abs=1e-3) == 100
-        assert all(set(t["tags"]) <= set(CONTRACT_NAMES) for t in data["tests"])
+        assert all(set(t["tags"]) <= set(CONTRACT_NAMES) | set(ANSWER_NAMES) for t in data["tests"])
         assert len({t["number"] for t in data["tests"]}) == len(data["tests"])
 
 

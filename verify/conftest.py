@@ -68,7 +68,8 @@ def pytest_pyfunc_call(pyfuncitem):
     impl = pyfuncitem.funcargs.get("impl")
     if impl is not None:
         for name in loader.targets_of(pyfuncitem.originalname):
-            impl.require(name)
+            if name in loader.CONTRACT_NAMES:
+                impl.require(name)
 
 
 @pytest.fixture(scope="session")

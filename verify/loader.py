@@ -39,13 +39,14 @@ FUNCTION_NAMES = (
 )
 CLASS_NAMES = ("AffineCoupling",)
 CONTRACT_NAMES = FUNCTION_NAMES + CLASS_NAMES
+ANSWER_NAMES = ("KL_GAUSSIAN", "AFFINE_FLOW_DENSITY", "COUPLING_LOG_DET")  # strings in answers.py (verify/answers)
 
 _counter = itertools.count()
 
 
 def targets_of(test_name: str) -> list[str]:
-    """The contract names a check targets, as its test function's name spells them, in order."""
-    found = [n for n in CONTRACT_NAMES if n in test_name]
+    """The contract names (or written answers) a check targets, as its test function's name spells them."""
+    found = [n for n in CONTRACT_NAMES + ANSWER_NAMES if n in test_name]
     found = [n for n in found if not any(n != o and n in o for o in found)]  # log_normal in log_normal_mixture
     return sorted(found, key=test_name.index)
 
