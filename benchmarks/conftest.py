@@ -4,8 +4,9 @@ Every benchmark goes through the ``bench`` fixture, which times one variant of o
 pytest-benchmark and records in ``extra_info``: kernel, variant (``ours``, ``ours (fused)``,
 ``torch.distributions``, ``naive``), device, dtype, size; the bytes or FLOPs the kernel must move
 or compute at least; the achieved bandwidth or FLOP/s and its fraction of the machine limit
-measured in the same run (benchmarks/machine.py); the peak memory of one call. At the end of the
-run the ratio of each variant to the torch.distributions and naive variants of the same kernel,
+measured in the same run (benchmarks/machine.py: before every benchmark; the fraction is against
+the median of those measurements); the peak memory of one call. At the end of the run the ratio
+of each variant to the torch.distributions and naive variants of the same kernel,
 device, dtype and size is added (``pytest_benchmark_update_json``), so every ratio compares
 figures taken together. ``python -m benchmarks.report BENCH.json`` prints the table.
 
@@ -48,17 +49,24 @@ _LIMITS_KEY = pytest.StashKey()
 
 @pytest.fixture(scope="session")
 def limits(pytestconfig):
-    """The machine's limits, measured once per session (lazily per device and dtype)."""
-    lim = MachineLimits(reps=15 if benchmarking(pytestconfig) else 1)
+    """The machine's limits, measured before each benchmark (benchmarks/machine.py)."""
+    lim = MachineLimits(reps=5)
     pytestconfig.stash[_LIMITS_KEY] = lim
     return lim
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    enrich(output_json["benchmarks"])
+    """The run's limits; each fraction against the median of its limit over the run; the ratios
+    between the variants of each kernel and size."""
     lim = config.stash.get(_LIMITS_KEY, None)
     if lim is not None:
-        output_json["machine_limits"] = {" ".join(k): v for k, v in lim._cache.items()}
+        limits = output_json["machine_limits"] = lim.summary()
+        for bench in output_json["benchmarks"]:
+            info = bench.get("extra_info") or {}
+            run = limits.get(info.get("limit_key"))
+            if run is not None and info.get("achieved") is not None:
+                info.update(limit_value=run["median"], fraction_of_limit=info["achieved"] / run["median"])
+    enrich(output_json["benchmarks"])
 
 
 # ------------------------------------------------------------------------------- inputs

@@ -1,8 +1,8 @@
 """The machine's limits (copy bandwidth, matmul FLOP/s at the decoder's shapes) and peak memory.
 
-Both limits are measured in the same process as the benchmarks, so the fractions in the report
-compare figures taken under the same conditions. A limit is the *best* of several repetitions
-(interference only ever slows a run down), so the fractions it yields are conservative.
+Both limits are measured in the same process as the benchmarks, before each benchmark that is
+compared with them, so the fractions in the report compare figures taken over the same stretch
+of time (see :class:`MachineLimits`).
 """
 import ctypes
 import ctypes.util
@@ -53,57 +53,81 @@ def encoder_flops(rows):
 
 
 class MachineLimits:
-    """Lazily measured, cached per device (and dtype for matmul). ``reps`` repetitions each."""
+    """The limits, measured on demand with persistent buffers, every measurement kept.
 
-    def __init__(self, reps=15):
+    The machines these run on share their memory system and cores with other work, so a limit
+    drifts over a run by tens of percent (the copy bandwidth of the CI machines between about 30
+    and 50 GB/s, in phases of seconds). Each benchmark measures its limit right before it is timed
+    (``measure``: the best of ``reps`` repetitions), so the measurements sample the same stretch
+    of time as the benchmarks; :meth:`summary` gives their best and median. The fractions in the
+    report are against the median: the benchmarks' figures are medians too.
+    """
+
+    def __init__(self, reps=5):
         self.reps = reps
-        self._cache = {}
+        self._buffers = {}
+        self._measurements = {}  # key -> list of values
 
-    def copy_bandwidth(self, device):
-        """dst.copy_(src) over COPY_ELEMENTS float32: (bytes read + bytes written) / second."""
+    def _copy_buffers(self, device):
         key = ("copy", str(device))
-        if key not in self._cache:
+        if key not in self._buffers:
             src = torch.empty(COPY_ELEMENTS, dtype=torch.float32, device=device).uniform_()
-            dst = torch.empty_like(src)
-            ts = timings(lambda: dst.copy_(src), device, self.reps)
-            nbytes = 2 * src.nbytes
-            self._cache[key] = {
-                "name": "copy bandwidth",
-                "what": f"copy of {COPY_ELEMENTS * 4 >> 20} MiB float32, bytes read + written per second",
-                "value": nbytes / min(ts),
-                "median": nbytes / sorted(ts)[len(ts) // 2],
-                "unit": "B/s",
-            }
-            del src, dst
-        return self._cache[key]
+            self._buffers[key] = (src, torch.empty_like(src))
+        return self._buffers[key]
 
-    def matmul_flops(self, device, dtype):
-        """The decoder's three dense layers (addmm, bias included, no activation) on DECODER_ROWS rows."""
+    def _matmul_operands(self, device, dtype):
         key = ("matmul", str(device), str(dtype))
-        if key not in self._cache:
+        if key not in self._buffers:
             g = torch.Generator(device="cpu").manual_seed(0)
             widths = (Z_DIM, HIDDEN, HIDDEN, X_DIM)
             ws = [(torch.randn(b, a, generator=g, dtype=dtype) / a**0.5).to(device) for a, b in zip(widths[:-1], widths[1:])]
             bs = [torch.zeros(b, dtype=dtype, device=device) for b in widths[1:]]
             z = torch.randn(DECODER_ROWS, Z_DIM, generator=g, dtype=dtype).to(device)
+            self._buffers[key] = (z, ws, bs)
+        return self._buffers[key]
 
-            def chain():
-                h = z
-                for w, b in zip(ws, bs):
-                    h = torch.addmm(b, h, w.t())
-                return h
+    def _record(self, key, value):
+        self._measurements.setdefault(key, []).append(value)
+        return value
 
-            ts = timings(chain, device, self.reps)
-            flops = decoder_flops(DECODER_ROWS)
-            self._cache[key] = {
-                "name": "matmul FLOP/s",
-                "what": f"decoder layers {DECODER_ROWS}x{Z_DIM}x{HIDDEN}, {DECODER_ROWS}x{HIDDEN}x{HIDDEN}, "
-                        f"{DECODER_ROWS}x{HIDDEN}x{X_DIM} (addmm), {str(dtype).replace('torch.', '')}",
-                "value": flops / min(ts),
-                "median": flops / sorted(ts)[len(ts) // 2],
-                "unit": "FLOP/s",
-            }
-        return self._cache[key]
+    def copy_bandwidth(self, device, reps=None):
+        """dst.copy_(src) over COPY_ELEMENTS float32: (bytes read + bytes written) / second, now."""
+        src, dst = self._copy_buffers(device)
+        ts = timings(lambda: dst.copy_(src), device, reps or self.reps)
+        return self._record(("copy", str(device)), 2 * src.nbytes / min(ts))
+
+    def matmul_flops(self, device, dtype, reps=None):
+        """The decoder's three dense layers (addmm, bias included, no activation) on DECODER_ROWS rows, now."""
+        z, ws, bs = self._matmul_operands(device, dtype)
+
+        def chain():
+            h = z
+            for w, b in zip(ws, bs):
+                h = torch.addmm(b, h, w.t())
+            return h
+
+        ts = timings(chain, device, reps or self.reps)
+        return self._record(("matmul", str(device), str(dtype).replace("torch.", "")), decoder_flops(DECODER_ROWS) / min(ts))
+
+    def measure(self, kind, device, dtype=None):
+        """(value, description, key) of the limit ``kind`` ("copy" or "matmul"), measured now;
+        ``key`` names it in :meth:`summary`."""
+        if kind == "copy":
+            return self.copy_bandwidth(device), "copy bandwidth", f"copy {device}"
+        return self.matmul_flops(device, dtype), "matmul FLOP/s", f"matmul {device} {str(dtype).replace('torch.', '')}"
+
+    def summary(self):
+        """{name: {name, what, unit, best, median, n}} over every measurement of the run."""
+        out = {}
+        for key, values in self._measurements.items():
+            copy = key[0] == "copy"
+            what = (f"copy of {COPY_ELEMENTS * 4 >> 20} MiB float32, bytes read + written per second" if copy else
+                    f"decoder layers {DECODER_ROWS}x{Z_DIM}x{HIDDEN}, {DECODER_ROWS}x{HIDDEN}x{HIDDEN}, "
+                    f"{DECODER_ROWS}x{HIDDEN}x{X_DIM} (addmm), {key[2]}")
+            out[" ".join(key)] = {"name": "copy bandwidth" if copy else "matmul FLOP/s", "what": what,
+                                  "unit": "B/s" if copy else "FLOP/s", "best": max(values),
+                                  "median": sorted(values)[len(values) // 2], "n": len(values)}
+        return out
 
 
 # ---------------------------------------------------------------------------- peak memory
@@ -141,15 +165,46 @@ def cpu_peak_supported():
         return False
 
 
-def peak_memory(fn, device):
-    """Peak memory (bytes) that one call of ``fn`` adds on ``device``, or None where unmeasurable.
+def _allocation_events(prof):
+    """(time, bytes) of every CPU allocation (+) and free (-) the profiler recorded."""
+    from torch._C._profiler import _EventType
 
-    CUDA: ``torch.cuda.max_memory_allocated`` above what was allocated before the call.
-    CPU: the process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs)
-    above its resident set before the call, after ``malloc_trim(0)`` has handed freed heap pages
-    back to the system, so every byte the call touches counts (torch's CPU allocations are
-    invisible to tracemalloc). Page granularity; call ``fn`` once beforehand so lazy
-    initialisation (thread pools, BLAS buffers) is not counted.
+    out, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        if event.tag == _EventType.Allocation and event.extra_fields.device.type == "cpu":
+            out.append((event.start_time_ns, event.extra_fields.alloc_size))
+        stack.extend(event.children)
+    return sorted(out)
+
+
+def cpu_peak_allocated(fn):
+    """Peak bytes of torch CPU allocations live at once during ``fn()``, above those live before.
+
+    Every allocation and free of torch's CPU allocator is recorded (``torch.profiler`` with
+    ``profile_memory=True``), temporaries inside an operator included; the running sum's maximum is
+    the peak. This is what the computation needs, independent of how the C library's allocator
+    fragments or keeps freed memory. None if the profiler's event tree is unavailable.
+    """
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = _allocation_events(prof)
+    except (AttributeError, ImportError, RuntimeError):
+        return None
+    live = peak = 0
+    for _, size in events:
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def peak_memory(fn, device):
+    """Peak memory (bytes) that one call of ``fn`` needs on ``device``, or None where unmeasurable.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` above what was allocated before the call. CPU:
+    :func:`cpu_peak_allocated` (torch's allocations; tracemalloc does not see them). Call ``fn``
+    once beforehand so lazy initialisation is not counted.
     """
     device = torch.device(device)
     gc.collect()
@@ -160,8 +215,21 @@ def peak_memory(fn, device):
         fn()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base
+    return cpu_peak_allocated(fn)
+
+
+def peak_rss(fn):
+    """Peak resident memory (bytes) of the whole process during ``fn()`` above its resident set
+    before, or None where unmeasurable (needs Linux /proc/self/clear_refs and glibc).
+
+    The kernel's high-water mark (VmHWM) is reset through /proc/self/clear_refs after
+    ``malloc_trim(0)`` has handed freed heap pages back, so every page the call touches counts.
+    Unlike :func:`cpu_peak_allocated` it includes the allocator's fragmentation and everything
+    outside torch, and costs nothing during the call (for long runs). Page granularity.
+    """
     if not cpu_peak_supported():
         return None
+    gc.collect()
     _LIBC.malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM := VmRSS

@@ -2,8 +2,9 @@
 
 Columns: kernel, variant, device, dtype, size, median time, ratio to torch.distributions (same
 kernel, device, dtype and size, same run; < 1 means faster), achieved throughput and its fraction
-of the machine limit measured in the same run (copy bandwidth for elementwise kernels, matmul
-FLOP/s at the decoder's shapes for the bounds, whichever is closer for the flows), peak memory.
+of the machine's limit (the median of its measurements over the same run: copy bandwidth for elementwise
+kernels, matmul FLOP/s at the decoder's shapes for the bounds, whichever is closer for the flows),
+peak memory (torch's allocations during one call).
 Below the table: the limits, and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
 """
 import argparse
@@ -127,9 +128,13 @@ def format_table(benchmarks, limits=None):
         lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
     lines.append("")
     lines.append("vs td: median / median of the torch.distributions equivalent, same run (< 1: faster).")
-    lines.append("of limit: achieved throughput / the machine limit measured in the same run.")
+    lines.append("of limit: achieved throughput / the machine's limit, median of its measurements over the same run.")
+    backends = sorted({str(b["extra_info"]["fused_backend"]) for b in benchmarks if (b.get("extra_info") or {}).get("fused_backend")})
+    if backends:
+        lines.append(f"ours (fused): impls/fused.py, compiled with {', '.join(backends)}.")
     for lim in (limits or {}).values():
-        lines.append(f"limit: {lim['name']} {fmt_rate(lim['value'], lim['unit'])} ({lim['what']})")
+        lines.append(f"limit: {lim['name']} best {fmt_rate(lim['best'], lim['unit'])}, median {fmt_rate(lim['median'], lim['unit'])} "
+                     f"over the run's {lim['n']} measurements ({lim['what']})")
     ratios = iwae_memory_ratios(benchmarks)
     for (variant, device, dtype, batch), ratio in sorted(ratios.items(), key=str):
         lines.append(f"negative_iwae_bound peak memory, iw=5000 / iw=50 at batch {batch} ({variant}, {device}, {dtype}): "

@@ -1,0 +1,56 @@
+"""Grading speed: one submission vs ``pytest verify/`` on the reference, and a class of 20 with
+--jobs 1 vs --jobs 2, measured in the same run. Seconds per call, so ``heavy``: they run under
+``pytest benchmarks/test_grading.py --benchmark-only`` and skip in the plain test run."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from verify.catalogue import BUGS, plant
+from verify.grading import rubric
+from verify.grading.runner import ROOT, grade
+
+ALICE = ROOT / "examples" / "class" / "alice"
+CLASS_SIZE = 20
+
+
+def _seconds(cmd) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+@pytest.mark.heavy
+def test_grading_one_submission_vs_pytest_verify(benchmark, tmp_path):
+    pytest_s = _seconds([sys.executable, "-m", "pytest", "verify", "-q", "-p", "no:cacheprovider"])
+    cmd = [sys.executable, "-m", "verify", "grade", str(ALICE), "--out", str(tmp_path / "out")]
+    grade_s = benchmark.pedantic(_seconds, args=(cmd,), rounds=1, iterations=1)
+    benchmark.extra_info.update(kernel="grade one submission", variant="ours", device="cpu", size="alice",
+                                pytest_verify_s=round(pytest_s, 2), grade_s=round(grade_s, 2),
+                                ratio_to_pytest_verify=round(grade_s / pytest_s, 3))
+
+
+@pytest.mark.heavy
+def test_grading_a_class_with_two_jobs(benchmark, tmp_path):
+    names = sorted(BUGS)[:CLASS_SIZE]
+    for name in names:
+        plant(name, tmp_path / "class" / name)
+    rub = rubric.load()
+    seconds = {}
+
+    def run(jobs):
+        start = time.perf_counter()
+        results = grade([str(tmp_path / "class")], rub, jobs=jobs, progress=False)
+        seconds[jobs] = time.perf_counter() - start
+        assert len(results) == CLASS_SIZE and all(r.score < 100 for r in results)
+
+    run(1)
+    benchmark.pedantic(run, args=(2,), rounds=1, iterations=1)  # the benchmarked figure: --jobs 2
+    benchmark.extra_info.update(
+        kernel="grade a class", variant="ours", device="cpu", size=f"{CLASS_SIZE} submissions",
+        jobs1_s=round(seconds[1], 1), jobs2_s=round(seconds[2], 1),
+        jobs1_per_min=round(60 * CLASS_SIZE / seconds[1], 2), jobs2_per_min=round(60 * CLASS_SIZE / seconds[2], 2),
+        speedup=round(seconds[1] / seconds[2], 3),
+    )
