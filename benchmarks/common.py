@@ -1,4 +1,6 @@
 """Parameters and the timing-and-recording helper shared by the benchmark modules (see conftest.py)."""
+import time
+
 import pytest
 import torch
 
@@ -38,7 +40,7 @@ class Bench:
         self.enabled = benchmarking(config)
 
     def run(self, fn, *, kernel, variant, device, dtype, size, size_order=0, nbytes=None, flops=None,
-            limit="copy", memory=True, rounds=None, warmup=True, **extra):
+            limit="copy", memory=True, rounds=None, warmup=True, reference=None, **extra):
         """Time ``fn()`` (device-synchronized) and record what the report needs; returns fn's result.
 
         ``limit``: "copy" (achieved bandwidth from ``nbytes``), "matmul" (FLOP/s from ``flops``) or
@@ -47,7 +49,10 @@ class Bench:
         median of all the run's measurements of that limit (set at the end of the run). ``rounds``: fixed
         rounds of one call (heavy benchmarks) instead of pytest-benchmark's calibration. ``warmup``:
         one untimed call first (lazy initialisation, torch.compile). ``memory``: one more call to
-        measure its peak memory.
+        measure its peak memory. ``reference``: the torch.distributions equivalent on the same
+        inputs; the two are then also timed alternately, call for call, and the median of the
+        per-pair ratios recorded (``ratio_to_torch_distributions_interleaved``): on a machine whose
+        speed drifts, pairs taken back to back compare like with like.
         """
         device = str(device)
         dtype_name = str(dtype).replace("torch.", "")
@@ -93,8 +98,26 @@ class Bench:
             info.update(achieved=achieved, achieved_unit=unit, limit_name=name, limit_key=key,
                         limit_local_value=value, fraction_of_local_limit=fraction,
                         limit_value=value, fraction_of_limit=fraction)
+        if reference is not None and variant != "td":
+            info["ratio_to_torch_distributions_interleaved"] = interleaved_ratio(call, reference, device, median)
         if memory:
             info["peak_memory_bytes"] = peak_memory(fn, device)
         return result
+
+
+def interleaved_ratio(fn, reference, device, seconds_hint):
+    """Median over back-to-back pairs of time(fn) / time(reference); 7 pairs (3 when a call takes
+    more than 0.2 s)."""
+    reference()  # warm-up
+    ratios = []
+    for _ in range(7 if seconds_hint < 0.2 else 3):
+        times = []
+        for f in (fn, reference):
+            t0 = time.perf_counter()
+            f()
+            sync(device)
+            times.append(time.perf_counter() - t0)
+        ratios.append(times[0] / times[1])
+    return sorted(ratios)[len(ratios) // 2]
 
 

@@ -58,7 +58,8 @@ def test_negative_elbo_bound(bench, inputs, device, dtype, batch, variant):
     with torch.no_grad():
         out = bench.run(lambda: f(x, model.enc, model.dec), kernel="negative_elbo_bound", variant=variant,
                         device=device, dtype=dtype, size=f"{batch}x784", size_order=batch, batch=batch,
-                        flops=encoder_flops(batch) + decoder_flops(batch), limit="matmul")
+                        flops=encoder_flops(batch) + decoder_flops(batch), limit="matmul",
+                        reference=lambda: ELBO["td"](x, model.enc, model.dec))
     _check(out, dtype)
 
 
@@ -87,5 +88,6 @@ def test_negative_iwae_bound(bench, inputs, device, dtype, batch, iw, variant):
         out = bench.run(lambda: f(x, model.enc, model.dec, iw), kernel="negative_iwae_bound", variant=variant,
                         device=device, dtype=dtype, size=f"{batch}x784 iw={iw}", size_order=batch * 10**5 + iw,
                         batch=batch, iw=iw, flops=encoder_flops(batch) + decoder_flops(iw * batch), limit="matmul",
-                        rounds=3 if heavy else None)
+                        rounds=3 if heavy else None,
+                        reference=None if heavy else lambda: IWAE["td"](x, model.enc, model.dec, iw))
     _check(out, dtype)

@@ -73,13 +73,14 @@ def _run(bench, tensors, kernel, variant, rows, dtype, device):
     args = [tensors.get(n, rows, dtype, device) for n in names]
     if kernel == "log_mean_exp":
         args.append(-1)
-    f = _implementation(kernel, variant)
+    f, td = _implementation(kernel, variant), _implementation(kernel, "td")
     n = rows * X_DIM
     itemsize = torch.finfo(dtype).bits // 8
     nbytes = itemsize * (n_read * n + (n if full_output else rows))
     with torch.no_grad():
         out = bench.run(lambda: f(*args), kernel=kernel, variant=variant, device=device, dtype=dtype,
-                        size=f"{rows}x{X_DIM}", size_order=rows, nbytes=nbytes, limit="copy")
+                        size=f"{rows}x{X_DIM}", size_order=rows, nbytes=nbytes, limit="copy",
+                        reference=lambda: td(*args))
     assert out.shape == ((rows, X_DIM) if full_output else (rows,))
     assert out.dtype == dtype
 

@@ -50,16 +50,18 @@ def _coupling_run(bench, inputs, device, dtype, rows, variant, direction):
     layer, parts, x = _coupling(inputs, rows, dtype, device)
     transform = bl.CouplingTransform(*parts)
     if direction == "forward":
-        f = {"ours": lambda: layer(x), "td": lambda: bl.td_coupling_forward(transform, x),
-             "naive": lambda: bl.naive_coupling_forward(*parts, x)}[variant]
+        fs = {"ours": lambda: layer(x), "td": lambda: bl.td_coupling_forward(transform, x),
+              "naive": lambda: bl.naive_coupling_forward(*parts, x)}
     else:
-        f = {"ours": lambda: layer.inverse(x), "td": lambda: bl.td_coupling_inverse(transform, x),
-             "naive": lambda: bl.naive_coupling_inverse(*parts, x)}[variant]
+        fs = {"ours": lambda: layer.inverse(x), "td": lambda: bl.td_coupling_inverse(transform, x),
+              "naive": lambda: bl.naive_coupling_inverse(*parts, x)}
+    f = fs[variant]
     itemsize = torch.finfo(dtype).bits // 8
     with torch.no_grad():
         out = bench.run(f, kernel=f"AffineCoupling.{direction}", variant=variant, device=device, dtype=dtype,
                         size=f"{rows}x{D}", size_order=rows, flops=2 * mlp_flops(rows, (D, HIDDEN, HIDDEN, D)),
-                        nbytes=itemsize * (2 * rows * D + (rows if direction == "forward" else 0)), limit="roofline")
+                        nbytes=itemsize * (2 * rows * D + (rows if direction == "forward" else 0)), limit="roofline",
+                        reference=fs["td"])
     y = out[0] if direction == "forward" else out
     assert y.shape == x.shape and torch.isfinite(y).all()
     if direction == "forward":
@@ -110,20 +112,17 @@ def test_realnvp_log_prob(bench, inputs, device, dtype, rows, variant):
     if not hasattr(flows, "RealNVP"):
         pytest.skip("impls.flows.RealNVP is not implemented yet")
     model, x = _realnvp(inputs, rows, dtype, device)
-    if variant == "ours":
-        f = lambda: model.log_prob(x)  # noqa: E731
-    else:
-        parts = _layer_parts(model, dtype, device)
-        if parts is None:
-            pytest.skip("RealNVP's layers do not expose mask / scale_net / shift_net; no baseline")
-        if variant == "td":
-            dist = bl.td_flow_distribution([bl.CouplingTransform(*p) for p in parts], D, dtype, device)
-            f = lambda: dist.log_prob(x)  # noqa: E731
-        else:
-            f = lambda: bl.naive_flow_log_prob(parts, x)  # noqa: E731
+    parts = _layer_parts(model, dtype, device)
+    if parts is None and variant != "ours":
+        pytest.skip("RealNVP's layers do not expose mask / scale_net / shift_net; no baseline")
+    td = None
+    if parts is not None:
+        dist = bl.td_flow_distribution([bl.CouplingTransform(*p) for p in parts], D, dtype, device)
+        td = lambda: dist.log_prob(x)  # noqa: E731
+    f = {"ours": lambda: model.log_prob(x), "td": td, "naive": lambda: bl.naive_flow_log_prob(parts, x)}[variant]
     itemsize = torch.finfo(dtype).bits // 8
     with torch.no_grad():
         out = bench.run(f, kernel="RealNVP.log_prob", variant=variant, device=device, dtype=dtype, size=f"{rows}x{D}",
                         size_order=rows, flops=N_LAYERS * 2 * mlp_flops(rows, (D, HIDDEN, HIDDEN, D)),
-                        nbytes=itemsize * (rows * D + rows), limit="roofline")
+                        nbytes=itemsize * (rows * D + rows), limit="roofline", reference=td)
     assert out.shape == (rows,) and torch.isfinite(out).all()
