@@ -2,6 +2,7 @@
 
     python -m verify                          # check the reference (the answer key)
     python -m verify grade PATH [PATH ...]    # grade submissions: points, feedback, reports (--help)
+    python -m verify gradescope-bundle --rubric R -o autograder.zip   # a Gradescope autograder (--help)
     python -m verify --submission PATH        # check a submission (file or directory)
     python -m verify --submission PATH -x -k kl_normal   # any other pytest option passes through
 """
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from verify.grading.cli import main as grade_main
 
         return grade_main(argv[1:])
+    if argv and argv[0] == "gradescope-bundle":
+        from verify.gradescope.bundle import main as bundle_main
+
+        return bundle_main(argv[1:])
     if argv and argv[0] == "check":
         argv = argv[1:]
     if argv and argv[0] in ("-h", "--help"):
