@@ -45,7 +45,7 @@ class _Collector:
             self.run.errors[report.nodeid or "collection"] = report.longreprtext
 
 
-def run_suite(submission: Path | None, *args: str) -> SuiteRun:
+def run_suite(submission: Path | None, *args: str, in_process: bool = True) -> SuiteRun:
     """``pytest verify/ [--submission submission] args`` in this process, outcomes per check.
 
     The inner run blocks the ``unraisableexception`` plugin (its session cleanup calls gc.collect()
@@ -55,7 +55,9 @@ def run_suite(submission: Path | None, *args: str) -> SuiteRun:
     run = SuiteRun(exit_code=-1)
     argv = [str(VERIFY), "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--no-header",
             "-o", "addopts="]
+    # in process: these runs are about what the checks catch (the sandbox has its own tests)
     argv += ["--submission", str(submission)] if submission is not None else []
+    argv += ["--in-process"] if submission is not None and in_process else []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

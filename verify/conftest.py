@@ -4,11 +4,16 @@
 --device cpu|cuda   where the checks put their tensors (cuda: skipped with a reason when absent)
 --verify-seed N     re-randomize every stochastic check and generated input (default: fixed)
 --verify-seed-count N  run each stochastic check under N seeds (calibration; see tests/)
+--in-process        import the submission into this process instead of the sandbox (trusted code only)
+--check-timeout S   wall-clock seconds a check may spend in the sandboxed submission (default 120)
+--worker-memory MiB address-space limit of the sandboxed submission (default 4096)
 """
 from __future__ import annotations
 
 import re
+import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,10 +40,32 @@ def pytest_addoption(parser):
     group.addoption("--device", default="cpu", choices=("cpu", "cuda"), help="device for the checks' tensors")
     group.addoption("--verify-seed", type=int, default=None, help=f"seed for every random choice (default {DEFAULT_SEED})")
     group.addoption("--verify-seed-count", type=int, default=0, help="run every stochastic check under this many seeds")
+    group.addoption("--in-process", action="store_true",
+                    help="import the submission into the checks' process (fast; trusted code only: no sandbox)")
+    group.addoption("--check-timeout", type=float, default=120.0,
+                    help="wall-clock seconds each check may spend in the sandboxed submission (default 120)")
+    group.addoption("--worker-memory", type=int, default=4096,
+                    help="address-space limit of the sandboxed submission's process, MiB (default 4096)")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stochastic: a statistical check with a stated false-failure rate")
+    config._dgm_sandbox = None
+    path = config.getoption("--submission", None)
+    if path is not None and not config.getoption("--in-process") and Path(path).expanduser().exists():
+        from verify.sandbox.proxy import Limits
+
+        # started now, the worker imports torch and the submission while pytest collects the checks
+        limits = Limits(check_seconds=config.getoption("--check-timeout"),
+                        memory_bytes=config.getoption("--worker-memory") << 20,
+                        cuda=config.getoption("--device") == "cuda")
+        config._dgm_sandbox = loader.launch(path, limits)
+
+
+def pytest_unconfigure(config):
+    sandbox = getattr(config, "_dgm_sandbox", None)
+    if sandbox is not None:
+        sandbox.stop()
 
 
 def pytest_generate_tests(metafunc):
@@ -72,10 +99,32 @@ def pytest_pyfunc_call(pyfuncitem):
                 impl.require(name)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Each check gets its own wall-clock budget in the sandboxed submission."""
+    impl = item.funcargs.get("impl")
+    sandbox = getattr(impl, "sandbox", None)
+    if sandbox is not None:
+        sandbox.deadline = time.monotonic() + item.config.getoption("--check-timeout")
+    try:
+        yield
+    finally:
+        if sandbox is not None:
+            sandbox.deadline = None
+
+
 @pytest.fixture(scope="session")
 def impl(request):
     """The implementation under test; checks use ``impl.<contract name>`` and nothing else."""
-    return loader.load(request.config.getoption("--submission"))
+    config = request.config
+    implementation = loader.load(config.getoption("--submission"), in_process=config.getoption("--in-process"),
+                                 sandbox=config._dgm_sandbox)
+    threads = torch.get_num_threads()
+    if implementation.sandbox is not None:
+        torch.set_num_threads(1)  # checks and worker take turns: idle OpenMP threads would spin on both cores
+    yield implementation
+    implementation.close()
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

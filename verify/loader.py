@@ -1,13 +1,9 @@
-"""Load an implementation under test: the reference, or a submission in one of the contract's layouts.
+"""The implementation under test, as the checks see it: the reference, or a submission.
 
-Layouts (../shared/CONTRACT.md):
-
-1. module layout: a ``.py`` file, or a directory holding ``submission.py``;
-2. CS236 layout: ``codebase/utils.py`` + ``codebase/models/vae.py`` (2018-2021 starter), or
-   ``src/submission/utils.py`` + ``src/submission/models/vae.py`` (XCS236 starter), or the same
-   ``submission/`` package at the top of the directory. The VAE's methods are adapted to the
-   contract's ``negative_elbo_bound(x, encoder, decoder)`` form: the object is built without its
-   ``__init__`` and our networks and prior are plugged in.
+A submission (any layout of ../shared/CONTRACT.md; see ``verify/sandbox/submission.py``) runs in a
+sandboxed worker process and is reached through stand-ins (``verify/sandbox/proxy.py``); with
+``in_process=True`` it is imported here instead (trusted code only). Either way the checks get an
+:class:`Implementation` and ask it for contract names.
 
 Loading never raises: a missing path, a syntax error or an import error is recorded, and every
 check that asks for a name then fails with that message. A missing name fails only its own checks.
@@ -15,16 +11,12 @@ check that asks for a name then fails with that message. A missing name fails on
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
-import itertools
-import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
+
+from verify.sandbox.submission import LoadError, load_namespace
 
 FUNCTION_NAMES = (
     "sample_gaussian",
@@ -40,9 +32,6 @@ FUNCTION_NAMES = (
 CLASS_NAMES = ("AffineCoupling",)
 CONTRACT_NAMES = FUNCTION_NAMES + CLASS_NAMES
 ANSWER_NAMES = ("KL_GAUSSIAN", "AFFINE_FLOW_DENSITY", "COUPLING_LOG_DET")  # strings in answers.py (verify/answers)
-
-_counter = itertools.count()
-
 
 def targets_of(test_name: str) -> list[str]:
     """The contract names (or written answers) a check targets, as its test function's name spells them."""
@@ -69,11 +58,17 @@ class Implementation:
     :class:`SubmissionError` saying why it is not available.
     """
 
-    def __init__(self, label: str, namespace: dict | None = None, error: str | None = None):
+    def __init__(self, label: str, namespace: dict | None = None, error: str | None = None, sandbox=None):
         self.label = label
         self._namespace = namespace or {}
         self.error = error
+        self.sandbox = sandbox  # the worker behind the names (None: loaded in this process)
         self.calls = None  # a list while recording (see record())
+
+    def close(self):
+        """Stop the sandbox's worker, if there is one."""
+        if self.sandbox is not None:
+            self.sandbox.stop()
 
     def record(self, on: bool = True):
         """Keep the inputs, RNG state and outputs of the next calls (the grader's diagnosis replays them)."""
@@ -101,7 +96,8 @@ class Implementation:
             raise SubmissionError(f"{name}: not submitted ({self.label} defines no `{name}`)")
         obj = self._namespace[name]
         if not callable(obj):
-            raise SubmissionError(f"{name}: `{name}` in {self.label} is a {type(obj).__name__}, not callable")
+            kind = getattr(obj, "type_name", type(obj).__name__)
+            raise SubmissionError(f"{name}: `{name}` in {self.label} is a {kind}, not callable")
         if name in CLASS_NAMES:
             return obj
         return _reporting(name, obj, self)
@@ -158,13 +154,19 @@ def _reporting(name, fn, impl):
             raise
         except Exception as exc:  # the submission's own error becomes a failed check
             shown = ", ".join(_describe(a) for a in args)
-            raise SubmissionError(f"{name}({shown}) raised {type(exc).__name__}: {exc}") from exc
+            kind = getattr(exc, "type_name", type(exc).__name__)  # the worker's exception, by name
+            raise SubmissionError(f"{name}({shown}) raised {kind}: {exc}") from exc
 
     return call
 
 
-def load(path: str | Path | None) -> Implementation:
-    """The implementation at ``path`` (``None``: the reference in ``impls``)."""
+def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox=None) -> Implementation:
+    """The implementation at ``path`` (``None``: the reference in ``impls``, always in process).
+
+    A submission runs in a sandboxed worker process (:mod:`verify.sandbox`) unless ``in_process``,
+    which imports it here: only for trusted code (it is faster, and the catalogue's tests use it).
+    ``sandbox``: one already launched (:func:`launch`), whose worker started while pytest collected.
+    """
     if path is None or str(path) == "reference":
         import impls
         import impls.flows
@@ -176,132 +178,36 @@ def load(path: str | Path | None) -> Implementation:
     label = str(p)
     if not p.exists():
         return Implementation(label, error=f"no file or directory at {p.resolve()}")
-    try:
-        if p.is_file():
-            if p.suffix != ".py":
-                return Implementation(label, error=f"{p.name} is not a .py file")
-            return Implementation(label, _load_module_file(p))
-        if (p / "submission.py").is_file():
-            return Implementation(label, _load_module_file(p / "submission.py"))
-        cs236 = _find_cs236_package(p)
-        if cs236 is not None:
-            return Implementation(label, _load_cs236(*cs236))
-        return Implementation(
-            label,
-            error=(
-                f"{p} holds neither submission.py nor a CS236 layout "
-                "(codebase/utils.py, src/submission/utils.py or submission/utils.py)"
-            ),
-        )
-    except SubmissionError as exc:
-        return Implementation(label, error=str(exc))
-
-
-def _student_error(exc: BaseException, where: Path) -> str:
-    """One line naming the error and the student's line that raised it (no frames of ours)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(where) in f.filename]
-    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    if isinstance(exc, SyntaxError):
-        at = f" at {Path(exc.filename or '?').name}:{exc.lineno}"
-        return f"SyntaxError{at}: {exc.msg}"
-    return f"{type(exc).__name__}{at} while importing: {exc}"
-
-
-def _guarded_import(root: Path, do_import):
-    sys.path.insert(0, str(root))
-    try:
-        return do_import()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # SystemExit at import time included
-        raise SubmissionError(_student_error(exc, root)) from None
-    finally:
+    if in_process:
         try:
-            sys.path.remove(str(root))
-        except ValueError:
-            pass
+            return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES))
+        except LoadError as exc:
+            return Implementation(label, error=str(exc))
+    from verify.sandbox.proxy import RemoteClass, RemoteFunction, Sandbox
+
+    sandbox = (sandbox or Sandbox(p, FUNCTION_NAMES, CLASS_NAMES, limits)).start()
+    if sandbox.load_error:
+        return Implementation(label, error=sandbox.load_error, sandbox=sandbox)
+    namespace = {}
+    for name, type_name in sandbox.names.items():
+        if name not in sandbox.callable:
+            namespace[name] = _Uncallable(type_name)
+        elif name in CLASS_NAMES:
+            namespace[name] = RemoteClass(sandbox, name)
+        else:
+            namespace[name] = RemoteFunction(sandbox, name)
+    return Implementation(label, namespace, sandbox=sandbox)
 
 
-def _load_module_file(file: Path) -> dict:
-    name = f"_dgm_submission_{next(_counter)}"
+class _Uncallable:
+    """A contract name the submission defines as something not callable (as the worker reported it)."""
 
-    def do_import():
-        spec = importlib.util.spec_from_file_location(name, file)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-
-    module = _guarded_import(file.parent.resolve(), do_import)
-    return {n: getattr(module, n) for n in CONTRACT_NAMES if hasattr(module, n)}
+    def __init__(self, type_name: str):
+        self.type_name = type_name
 
 
-def _find_cs236_package(p: Path):
-    for root, package in ((p, "codebase"), (p / "src", "submission"), (p, "submission")):
-        if (root / package / "utils.py").is_file():
-            return root.resolve(), package
-    return None
+def launch(path: str | Path, limits=None):
+    """Start the sandbox's worker for ``path`` now; pass it to :func:`load` later."""
+    from verify.sandbox.proxy import Sandbox
 
-
-def _purge(package: str):
-    for mod in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
-        del sys.modules[mod]
-
-
-def _load_cs236(root: Path, package: str) -> dict:
-    _purge(package)
-
-    def do_import():
-        utils = importlib.import_module(f"{package}.utils")
-        vae = None
-        if (root / package / "models" / "vae.py").is_file():
-            vae = importlib.import_module(f"{package}.models.vae")
-        return utils, vae
-
-    try:
-        utils, vae = _guarded_import(root, do_import)
-    finally:
-        _purge(package)  # the next submission may use the same package name
-    namespace = {n: getattr(utils, n) for n in FUNCTION_NAMES if hasattr(utils, n)}
-    vae_cls = getattr(vae, "VAE", None) if vae is not None else None
-    if isinstance(vae_cls, type):
-        for method in ("negative_elbo_bound", "negative_iwae_bound"):
-            if hasattr(vae_cls, method):
-                namespace[method] = _vae_method(vae_cls, method)
-    return namespace
-
-
-class _Net(nn.Module):
-    """Wraps one of our networks so that the submission finds it under every spelling of the starters."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-        self.z_dim = getattr(fn, "z_dim", None)
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-    def encode(self, *args):
-        return self.fn(*args)
-
-    def decode(self, *args):
-        return self.fn(*args)
-
-
-def _vae_method(vae_cls, method):
-    def contract_form(x, encoder, decoder, *args):
-        model = vae_cls.__new__(vae_cls)
-        nn.Module.__init__(model)
-        enc, dec = _Net(encoder), _Net(decoder)
-        model.enc = model.encoder = enc
-        model.dec = model.decoder = dec
-        model.z_dim = enc.z_dim
-        model.name = "vae"
-        model.z_prior_m = nn.Parameter(torch.zeros(1, dtype=x.dtype, device=x.device), requires_grad=False)
-        model.z_prior_v = nn.Parameter(torch.ones(1, dtype=x.dtype, device=x.device), requires_grad=False)
-        model.z_prior = (model.z_prior_m, model.z_prior_v)
-        return getattr(model, method)(x, *args)
-
-    contract_form.__name__ = f"VAE.{method}"
-    return contract_form
+    return Sandbox(Path(path).expanduser(), FUNCTION_NAMES, CLASS_NAMES, limits).launch()

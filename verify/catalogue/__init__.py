@@ -47,23 +47,28 @@ def bugs_for(target: str) -> list[Bug]:
 
 
 def write_submission(directory: Path, overrides: dict[str, str], comment: str = "") -> Path:
-    """Write ``directory/submission.py``: the reference, with some contract names replaced.
+    """Write a self-contained submission in ``directory``: the reference, with some contract names replaced.
 
     ``overrides`` maps a contract name to a Python expression for its replacement, evaluated in
-    the submission (e.g. ``'_BUGS["kl_reversed"].fn'``).
+    the submission (e.g. ``'_BUGS["kl_reversed"].fn'``). The reference and this catalogue are
+    copied next to ``submission.py`` under other names (``dgm_reference``, ``dgm_bugs``): a
+    sandboxed submission may not import ``impls`` or ``verify``. Returns ``directory``.
     """
+    from verify.sandbox.reference import PACKAGE, copy_renamed, write_reference_submission
+
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    write_reference_submission(directory)
+    copy_renamed(Path(__file__).resolve().parent, directory / "dgm_bugs", {"verify.catalogue": "dgm_bugs", "impls": PACKAGE})
+    reference = (directory / "submission.py").read_text(encoding="utf-8")
     lines = [
         f'"""{comment}"""' if comment else '"""Generated submission."""',
-        "from impls import *  # noqa: F401,F403  (the rest of the reference)",
-        "from impls.flows import *  # noqa: F401,F403",
-        "from verify.catalogue import BUGS as _BUGS  # noqa: F401",
+        reference.rstrip(),
+        "from dgm_bugs import BUGS as _BUGS  # noqa: F401,E402",
     ]
     lines += [f"{name} = {expr}" for name, expr in overrides.items()]
-    path = directory / "submission.py"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    (directory / "submission.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert PACKAGE in reference
+    return directory
 
 
 def plant(bug_name: str, directory: Path) -> Path:

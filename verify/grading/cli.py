@@ -25,6 +25,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every check (default {DEFAULT_SEED})")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission (default 600)")
+    p.add_argument("--check-timeout", type=float, default=120,
+                   help="seconds one check may spend in the submission's sandboxed code (default 120)")
+    p.add_argument("-k", dest="select", default=None, metavar="EXPR",
+                   help="grade only the checks matching this pytest -k expression (e.g. 'iwae or elbo')")
+    p.add_argument("--worker-memory", type=int, default=4096, metavar="MIB",
+                   help="address-space limit of each sandboxed submission, MiB (default 4096)")
+    p.add_argument("--in-process", action="store_true",
+                   help="no sandbox: import submissions into the checks' process (trusted code only, faster)")
     return p
 
 
@@ -35,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     except rubric_mod.RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.jobs < 1 or args.timeout <= 0:
-        print("error: --jobs must be at least 1 and --timeout positive", file=sys.stderr)
+    if args.jobs < 1 or args.timeout <= 0 or args.check_timeout <= 0 or args.worker_memory < 1024:
+        print("error: --jobs must be at least 1, --timeout and --check-timeout positive, --worker-memory at least "
+              "1024 (MiB; importing torch alone needs some 700)", file=sys.stderr)
         return 2
     formats = tuple(args.formats or reports.FORMATS)
-    results = grade(args.paths, rub, seed=args.seed, jobs=args.jobs, timeout=args.timeout)
+    results = grade(args.paths, rub, seed=args.seed, jobs=args.jobs, timeout=args.timeout,
+                    check_timeout=args.check_timeout, in_process=args.in_process, memory_mb=args.worker_memory,
+                    select=args.select)
     written = reports.write_all(results, rub, args.out, formats)
     if "text" in formats:
         for r in results:

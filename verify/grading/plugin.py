@@ -28,8 +28,38 @@ def pytest_collection_finish(session):
             f.write(json.dumps({"collected": [item.nodeid for item in session.items]}) + "\n")
 
 
+def pytest_sessionfinish(session):
+    """Last line: how the submission's worker was confined (its own report), for report.json."""
+    path = session.config.getoption("--grading-out")
+    sandbox = getattr(session.config, "_dgm_sandbox", None)
+    if path is not None and sandbox is not None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"sandbox": sandbox.confinement or ["in process"], "restarts": sandbox.restarts})
+                    + "\n")
+
+
+try:
+    _GROUP = BaseExceptionGroup
+except NameError:  # Python 3.10: pytest's own backport
+    from exceptiongroup import BaseExceptionGroup as _GROUP
+
+
+def _leaves(exc):
+    if isinstance(exc, _GROUP):
+        for sub in exc.exceptions:
+            yield from _leaves(sub)
+    else:
+        yield exc
+
+
 def _message(excinfo) -> str:
     exc = excinfo.value
+    if isinstance(exc, _GROUP):
+        # e.g. hypothesis's FlakyFailure when the sandbox stopped a worker between replays: the
+        # student needs the reason (the worker's death, the time limit), not hypothesis's bookkeeping
+        leaves = list(_leaves(exc))
+        exc = next((e for e in leaves if isinstance(e, loader.SubmissionError)),
+                   next((e for e in leaves if isinstance(e, AssertionError)), exc))
     if isinstance(exc, AssertionError):
         text = str(exc)
     else:

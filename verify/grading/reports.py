@@ -132,7 +132,7 @@ def report_json(result: Result) -> dict:
     return {
         "label": result.label, "path": result.path, "score": result.score, "max_score": result.max_score,
         "execution_time": result.execution_time, "groups": result.groups, "problems": result.problems,
-        "checks": [c.__dict__ for c in result.checks],
+        "sandbox": result.sandbox, "checks": [c.__dict__ for c in result.checks],
     }
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from verify import DEFAULT_SEED, loader
 from verify.grading.rubric import Rubric
+from verify.sandbox.submission import _find_cs236_package as find_cs236_package
 
 VERIFY_DIR = Path(loader.__file__).resolve().parent
 ROOT = VERIFY_DIR.parent
@@ -52,17 +53,18 @@ class Result:
     max_score: float
     execution_time: float
     problems: list = field(default_factory=list)  # worker timed out or died, ungraded checks
+    sandbox: list = field(default_factory=list)  # how the submission's code was confined (the worker's report)
 
     def failed(self):
         return [c for c in self.checks if c.outcome != "passed"]
 
 
-@functools.lru_cache(maxsize=1)
-def expected_checks() -> tuple[str, ...]:
+@functools.lru_cache(maxsize=4)
+def expected_checks(select: str | None = None) -> tuple[str, ...]:
     """Node ids of every check the suite runs, collected without any submission (used only when a
     worker died before reporting its own collection)."""
     proc = subprocess.run(
-        _pytest_cmd() + ["--collect-only"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        _pytest_cmd(select) + ["--collect-only"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     ids = tuple(line.strip() for line in proc.stdout.splitlines() if "::" in line)
     if not ids:
@@ -70,16 +72,26 @@ def expected_checks() -> tuple[str, ...]:
     return ids
 
 
-def _pytest_cmd() -> list[str]:
-    return [sys.executable, "-m", "pytest", str(VERIFY_DIR), "-p", "no:cacheprovider", "-o", "addopts=",
-            "-m", "not slow", "--rootdir", str(ROOT), "-q", "--no-header"]
+def _pytest_cmd(select: str | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", str(VERIFY_DIR), "-p", "no:cacheprovider", "-o", "addopts=",
+           "-m", "not slow", "--rootdir", str(ROOT), "-q", "--no-header"]
+    return cmd + (["-k", select] if select else [])
 
 
-def run_worker(path: Path, seed: int, timeout: float, workdir: Path) -> tuple[list[dict], str | None, float]:
-    """Run the checks on one submission; returns (result lines, problem or None, seconds)."""
+def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeout: float = 120.0,
+               in_process: bool = False, memory_mb: int = 4096,
+               select: str | None = None) -> tuple[list[dict], str | None, float]:
+    """Run the checks on one submission; returns (result lines, problem or None, seconds).
+
+    The checks run in a child process of ours (trusted: it computes verdicts); the submission runs
+    in that child's sandboxed worker, or, with ``in_process`` (trusted code only), inside it.
+    """
     out = workdir / "checks.jsonl"
-    cmd = _pytest_cmd() + ["--submission", str(path), "--verify-seed", str(seed),
+    cmd = _pytest_cmd(select) + ["--submission", str(path), "--verify-seed", str(seed), "--check-timeout",
+                           str(check_timeout), "--worker-memory", str(memory_mb),
                            "-p", "verify.grading.plugin", "--grading-out", str(out)]
+    if in_process:
+        cmd.append("--in-process")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -108,10 +120,11 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path) -> tuple[li
     return lines, problem, seconds
 
 
-def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float) -> Result:
+def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float,
+          select: str | None = None) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
     collected = next((d["collected"] for d in lines if "collected" in d), None)
-    expected = collected if collected is not None else expected_checks()
+    expected = collected if collected is not None else expected_checks(select)
     by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
     checks = []
     for nodeid in expected:
@@ -150,7 +163,9 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
         groups[g.name].update(score=round(got, 4), passed=passed, total=len(cs))
     problems += list(rubric.warnings)
     total = round(sum(v["score"] for v in groups.values()), 4)
-    return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems)
+    sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
+    return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems,
+                  [str(x) for x in sandbox])
 
 
 def discover(paths: list[str]) -> list[tuple[str, Path]]:
@@ -175,21 +190,26 @@ def discover(paths: list[str]) -> list[tuple[str, Path]]:
 
 
 def _is_class_folder(p: Path) -> bool:
-    if not p.is_dir() or (p / "submission.py").is_file() or loader._find_cs236_package(p) is not None:
+    if not p.is_dir() or (p / "submission.py").is_file() or find_cs236_package(p) is not None:
         return False
     return any(c.is_dir() or c.suffix == ".py" for c in p.iterdir() if not c.name.startswith((".", "__")))
 
 
 def grade(paths: list[str], rubric: Rubric, seed: int = DEFAULT_SEED, jobs: int = 1, timeout: float = 600,
-          progress: bool = True) -> list[Result]:
-    """Grade every submission found under ``paths``; one broken submission never stops the others."""
+          progress: bool = True, check_timeout: float = 120.0, in_process: bool = False,
+          memory_mb: int = 4096, select: str | None = None) -> list[Result]:
+    """Grade every submission found under ``paths``; one broken submission never stops the others.
+
+    ``select``: a pytest ``-k`` expression, to grade only some checks (e.g. a re-grade of one part).
+    """
     subs = discover(paths)
 
     def one(item):
         label, path = item
         with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
-            lines, problem, seconds = run_worker(path, seed, timeout, Path(tmp))
-        return score(label, str(path), lines, rubric, problem, seconds)
+            lines, problem, seconds = run_worker(path, seed, timeout, Path(tmp), check_timeout, in_process,
+                                                 memory_mb, select)
+        return score(label, str(path), lines, rubric, problem, seconds, select)
 
     results: dict[int, Result] = {}
     bar = None

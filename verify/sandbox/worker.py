@@ -1,0 +1,321 @@
+"""The sandbox worker: the only process that runs student code.
+
+Started by :class:`verify.sandbox.proxy.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
+fresh session, with a scrubbed environment, stdin closed and stdout/stderr going to a capped log
+file. It confines itself (``confine.py``), imports the submission from its private copy, reports
+the contract names it found, and then serves requests on the socket until told to exit:
+
+    call    {"name", "args", "kwargs", "rng", "grad"}   a contract function
+    new     {"name", "args", "kwargs", "rng", "grad"}   construct a contract class -> an object reference
+    method  {"obj", "method", "args", ...}              forward / inverse / __call__ of such an object
+    vjp     {"call", "grads"}                           gradients of a call's outputs w.r.t. its inputs
+    exit
+
+and answers ``{"op": "ok", "value", "rng", "call"}`` or ``{"op": "raised", "type", "message"}``. The
+networks the checks pass in stay in the trusted process: here they are stand-ins whose forward
+(and backward) are requests back over the same socket. Every message is ``wire`` format, never
+pickle. This file imports nothing from ``verify`` (it cannot: the worker is not allowed to read it).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import socket
+import sys
+import zlib
+from collections import OrderedDict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _sibling(name):
+    spec = importlib.util.spec_from_file_location(f"_dgm_sandbox_{name}", os.path.join(HERE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+BLOCKED_PACKAGES = ("impls", "verify", "derivations")
+RETAINED_CALLS = 64
+PREIMPORTS = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.distributions", "torch.autograd",
+              "torch.autograd.functional", "math", "functools", "itertools")
+
+
+class AnswerKeyBlocker:
+    """A meta-path finder that refuses the grader's own packages with a clear message."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in BLOCKED_PACKAGES:
+            raise ImportError(f"a submission may not import `{fullname}`: the grader's packages "
+                              f"({', '.join(BLOCKED_PACKAGES)}) are not available to student code")
+        return None
+
+
+class Channel:
+    """Requests and replies over the socket to the trusted process."""
+
+    def __init__(self, sock, wire):
+        self.sock, self.wire = sock, wire
+
+    def recv_exact(self, n):
+        chunks, got = [], 0
+        while got < n:
+            b = self.sock.recv(min(n - got, 1 << 20))
+            if not b:
+                raise EOFError("the trusted side closed the connection")
+            chunks.append(b)
+            got += len(b)
+        return b"".join(chunks)
+
+    def send(self, header, ref_of=None):
+        self.sock.sendall(self.wire.encode(header, ref_of))
+
+    def read(self):
+        return self.wire.read_message(self.recv_exact)
+
+
+class Worker:
+    def __init__(self, channel, wire, torch, namespace, class_names):
+        self.ch, self.wire, self.torch = channel, wire, torch
+        self.namespace, self.class_names = namespace, set(class_names)
+        self.objects: dict[int, object] = {}
+        self.calls: OrderedDict = OrderedDict()  # call id -> (grad inputs, outputs)
+        self.next_id = 1
+        self.RemoteNet = _remote_net_class(self)
+
+    # -- references both ways
+    def make_ref(self, ref):
+        if ref.kind == "fn":
+            return self.RemoteNet(ref.id, ref.attrs)
+        obj = self.objects.get(ref.id)
+        if obj is None:
+            raise LookupError(f"object {ref.id} does not exist (any more) in this worker")
+        return obj
+
+    def ref_of(self, value):
+        if isinstance(value, self.torch.nn.Module) or (self.class_names and type(value).__name__ in self.class_names):
+            oid = self.next_id
+            self.next_id += 1
+            self.objects[oid] = value
+            return self.wire.Ref("obj", oid, {"type": type(value).__name__})
+        raise TypeError(f"returned a {type(value).__module__}.{type(value).__name__}, which cannot leave the sandbox "
+                        "(outputs must be tensors, numbers, or tuples/lists of them)")
+
+    # -- serving
+    def serve(self):
+        while True:
+            try:
+                header, buffers = self.ch.read()
+            except EOFError:
+                return
+            op = header.get("op")
+            if op == "exit":
+                os._exit(0)  # no interpreter shutdown: nothing of the student's runs after this
+            try:
+                reply = self.handle(op, header, buffers)
+            except BaseException as exc:  # the student's code raised (SystemExit, KeyboardInterrupt... included)
+                reply = {"op": "raised", "type": type(exc).__name__, "payload": _message(exc)}
+            try:
+                self.ch.send(reply, self.ref_of)
+            except Exception as exc:  # an output the wire format cannot carry
+                self.ch.send({"op": "raised", "type": "UnsendableOutput", "payload": str(exc)})
+
+    def handle(self, op, header, buffers):
+        torch = self.torch
+        value = self.wire.decode(header.get("payload"), buffers, make_ref=self.make_ref, honor_grad=True, device="auto")
+        if op == "vjp":
+            return self.vjp(header.get("call"), value)
+        if op == "release":
+            for cid in value or []:
+                self.calls.pop(cid, None)
+            return {"op": "ok", "payload": {"value": None}}
+        args, kwargs = value.get("args", ()), value.get("kwargs", {})
+        rng = value.get("rng")
+        if rng is not None:
+            torch.set_rng_state(rng)
+            seed = zlib.crc32(rng.numpy().tobytes())
+            random.seed(seed)
+            sys.modules["numpy"].random.seed(seed)
+        if op == "call":
+            fn = self.namespace[header["name"]]
+        elif op == "new":
+            fn = self.namespace[header["name"]]
+        elif op == "method":
+            obj = self.objects.get(header.get("obj"))
+            if obj is None:
+                raise LookupError("this object no longer exists in the worker")
+            if header.get("method") not in ("__call__", "forward", "inverse"):
+                raise AttributeError(f"method {header.get('method')!r} is not part of the contract")
+            fn = getattr(obj, header["method"])
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        with torch.set_grad_enabled(bool(value.get("grad"))):
+            out = fn(*args, **kwargs)
+        reply = {"op": "ok", "payload": {"value": out, "rng": torch.get_rng_state()}}
+        if op == "new":
+            reply["payload"]["value"] = self.wire.Ref("obj", self._keep(out), {"type": type(out).__name__})
+            return reply
+        ins, _ = self.wire.flatten((args, kwargs))
+        outs, _ = self.wire.flatten(out)
+        if any(t.requires_grad for t in outs) and any(t.requires_grad for t in ins):
+            cid = self.next_id
+            self.next_id += 1
+            self.calls[cid] = (ins, outs)
+            while len(self.calls) > RETAINED_CALLS:
+                self.calls.popitem(last=False)
+            reply["call"] = cid
+        return reply
+
+    def _keep(self, obj):
+        oid = self.next_id
+        self.next_id += 1
+        self.objects[oid] = obj
+        return oid
+
+    def vjp(self, cid, grads):
+        torch = self.torch
+        if cid not in self.calls:
+            raise LookupError("the call to differentiate is no longer retained in the worker")
+        return {"op": "ok", "payload": {"value": self.wire.vector_jacobian(*self.calls[cid], grads)}}
+
+
+def _message(exc) -> str:
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "(its message could not be printed)"
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:  # the innermost frame of the submission's own files
+        name = tb.tb_frame.f_code.co_filename
+        if not name.startswith(HERE) and "site-packages" not in name and not name.startswith(sys.base_prefix):
+            where = f" (at {os.path.basename(name)}:{tb.tb_lineno})"
+        tb = tb.tb_next
+    return (text[:3000] + where) if text else where.strip()
+
+
+def _remote_net_class(worker):
+    torch = worker.torch
+    wire = worker.wire
+
+    class RemoteCall(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, net_id, box, *leaves):
+            args = wire.unflatten(box["spec"], list(leaves))
+            ctx.net_id = net_id
+            reply = worker.ask({"op": "callback", "fn": net_id, "payload": {"args": args, "grad": True}})
+            out_leaves, out_spec = wire.flatten(reply["value"])
+            box["out_spec"] = out_spec
+            ctx.call = reply.get("call")
+            ctx.n_in = len(leaves)
+            return tuple(out_leaves)
+
+        @staticmethod
+        def backward(ctx, *grads):
+            if ctx.call is None:
+                return (None, None) + (None,) * ctx.n_in
+            reply = worker.ask({"op": "callback_vjp", "call": ctx.call, "payload": list(grads)})
+            return (None, None, *reply["value"])
+
+    class RemoteNet(torch.nn.Module):
+        """Stands for one of the checks' networks: calling it asks the trusted process."""
+
+        def __init__(self, net_id, attrs):
+            super().__init__()
+            self._net_id = net_id
+            for k, v in attrs.items():
+                if isinstance(k, str) and k.isidentifier() and not k.startswith("_"):
+                    setattr(self, k, v)
+
+        def forward(self, *args):
+            leaves, spec = wire.flatten(args)
+            if torch.is_grad_enabled() and any(t.requires_grad for t in leaves):
+                box = {"spec": spec}
+                out = RemoteCall.apply(self._net_id, box, *leaves)
+                return wire.unflatten(box["out_spec"], list(out))
+            reply = worker.ask({"op": "callback", "fn": self._net_id, "payload": {"args": args, "grad": False}})
+            return reply["value"]
+
+        def encode(self, *args):
+            return self(*args)
+
+        def decode(self, *args):
+            return self(*args)
+
+    return RemoteNet
+
+
+def _ask(self, header):
+    """Send a callback request to the trusted process and wait for its answer."""
+    self.ch.send(header)
+    reply, buffers = self.ch.read()
+    value = self.wire.decode(reply.get("payload"), buffers, device="auto")
+    if reply.get("op") == "raised":
+        raise RuntimeError(value if isinstance(value, str) else "the checks' network raised an error")
+    return {"value": value, "call": reply.get("call")}
+
+
+Worker.ask = _ask
+
+
+def main(argv):
+    import json
+
+    config = json.loads(argv[1])
+    sock = socket.socket(fileno=int(argv[2]))
+    try:
+        os.close(0)  # stdin: closed
+    except OSError:
+        pass
+    wire = _sibling("wire")
+    confine = _sibling("confine")
+    submission = _sibling("submission")
+    import importlib
+
+    for name in PREIMPORTS:
+        importlib.import_module(name)
+    import torch
+
+    torch.set_num_threads(max(1, int(config.get("threads", 1))))
+    if config.get("cuda") and torch.cuda.is_available():
+        torch.cuda.init()  # before the lockdown: it opens the driver's files and maps its memory
+    channel = Channel(sock, wire)
+    report = []
+    try:
+        report += confine.set_limits(config["cpu_seconds"], None if config.get("cuda") else config["address_space"],
+                                     config["file_size"],
+                                     processes=config.get("processes"))
+        confine.no_new_privileges()
+        report += confine.landlock(config["read_roots"], [config["workdir"]], config["write_files"])
+        landlocked = report[-1].startswith("landlock ABI")
+        if config.get("uid") is not None:
+            keep = landlocked and not all(confine.readable_by_others(p) for p in config["python_files"])
+            report += confine.drop_user(config["uid"], config["gid"], keep_read_search=keep)
+        report += confine.die_with_parent(config["parent"])
+        report += confine.forbid_processes()
+    except Exception as exc:
+        channel.send({"op": "failed", "payload": f"the sandbox could not confine its worker: {exc}"})
+        return 3
+    os.chdir(config["submission_dir"])
+    sys.meta_path.insert(0, AnswerKeyBlocker())
+    sys.path[:] = [p for p in sys.path if p and not any(p == r or p.startswith(r + os.sep) for r in config["hidden"])]
+    error, namespace = None, {}
+    try:
+        namespace = submission.load_namespace(config["submission"], config["functions"], config["classes"])
+    except submission.LoadError as exc:
+        error = str(exc)
+    except BaseException as exc:
+        error = f"{type(exc).__name__} while importing: {exc}"
+    channel.send({"op": "ready", "payload": {"names": {n: type(v).__name__ for n, v in namespace.items()},
+                                             "error": error,
+                                             "callable": [n for n in namespace if callable(namespace[n])],
+                                             "confinement": report}})
+    if error is None:
+        Worker(channel, wire, torch, namespace, config["classes"]).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
