@@ -72,14 +72,16 @@ def _bundle(tmp: Path, *options) -> Path:
 
 
 def _unzip_like_gradescope(bundle: Path, root: Path, submission: Path) -> Path:
-    """``root/source`` = the zip's contents (unix modes kept, as unzip does), ``root/submission`` = a copy of
-    ``submission``, an empty ``root/results``."""
+    """``root/source`` = the zip's contents (unix modes kept, as unzip does, then ``chmod -R go-rwx`` as
+    setup.sh does), ``root/submission`` = a copy of ``submission``, an empty ``root/results``."""
     with zipfile.ZipFile(bundle) as zf:
         for info in zf.infolist():
             path = Path(zf.extract(info, root / "source"))
             mode = info.external_attr >> 16
             if mode:
                 path.chmod(stat.S_IMODE(mode))
+    for path in [root / "source", *(root / "source").rglob("*")]:  # setup.sh's last step: root's alone
+        path.chmod(path.stat().st_mode & 0o700)
     shutil.copytree(submission, root / "submission")
     (root / "results").mkdir()
     return root
