@@ -29,7 +29,7 @@ from verify.sandbox.reference import write_reference_submission
 REPO = Path(__file__).resolve().parents[1]
 ALICE = REPO / "examples" / "class" / "alice"
 BOB = REPO / "examples" / "class" / "bob"
-CHECK_SECONDS = 4.0  # per check in the hostile runs: a hung function costs this once
+CHECK_SECONDS = 10.0  # per check in the hostile runs: a hung function costs this once
 # The checks graded in the hostile runs: every check of affine_flow_log_prob (where the acts aim),
 # and some of other names, among them a class living in the worker, callbacks to the checks'
 # networks, gradients, and a written answer (the whole suite for 26 submissions would take minutes).
@@ -146,7 +146,7 @@ PROBE = '''
 import os, socket, torch
 
 def log_mean_exp(x, dim):
-    """Returns what the worker could do: [uid, read repo, write /tmp, fork, connect]."""
+    """Returns what the worker could do: [uid, read repo, write /tmp, fork, connect, read the parent's cmdline]."""
     def attempt(fn):
         try:
             fn()
@@ -165,8 +165,10 @@ def log_mean_exp(x, dim):
     def connect():
         s = socket.create_connection(("127.0.0.1", 22), timeout=1)
         s.close()
+    def parent_cmdline():
+        open("/proc/%d/cmdline" % os.getppid()).read()
     return torch.tensor([float(os.getuid()), attempt(read_repo), attempt(write_tmp), attempt(fork),
-                         attempt(connect)], dtype=torch.float64)
+                         attempt(connect), attempt(parent_cmdline)], dtype=torch.float64)
 '''
 
 
@@ -176,7 +178,7 @@ def test_worker_confinement_seen_from_inside(tmp_path):
     sandbox = proxy.Sandbox(sub, loader.FUNCTION_NAMES, loader.CLASS_NAMES).start()
     try:
         assert sandbox.load_error is None, sandbox.load_error
-        uid, read_repo, write_tmp, fork, connect = proxy.RemoteFunction(sandbox, "log_mean_exp")(
+        uid, read_repo, write_tmp, fork, connect, parent_cmdline = proxy.RemoteFunction(sandbox, "log_mean_exp")(
             torch.zeros(1), 0).tolist()
         report = "\n".join(sandbox.confinement)
     finally:
@@ -187,6 +189,7 @@ def test_worker_confinement_seen_from_inside(tmp_path):
     if "landlock ABI" in report:
         assert read_repo == 0.0, f"the worker could read the grader's files\n{report}"
         assert write_tmp == 0.0 and not Path("/tmp/dgm_probe_write.txt").exists(), report
+        assert parent_cmdline == 0.0, f"the worker could read the grader's command line (output paths)\n{report}"
         if "no TCP" in report:
             assert connect == 0.0, report
     else:

@@ -111,6 +111,8 @@ def pytest_runtest_call(item):
     finally:
         if sandbox is not None:
             sandbox.deadline = None
+        # no "git apply .hypothesis/patches/..." advice: it would patch the checks, not the submission
+        item.__dict__.pop("_hypothesis_failing_examples", None)
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,8 @@ from verify.sandbox import wire
 WORKER = Path(__file__).resolve().with_name("worker.py")
 GRADER_ROOT = Path(__file__).resolve().parents[2]
 UID_BASE = 2_000_000  # the worker's uid is UID_BASE + the trusted process's pid (unique among live graders)
-SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/sys", "/dev",
+SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys", "/dev",
+                     "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/filesystems",  # + the worker's own /proc/<pid>
                      "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
                      "/etc/group", "/etc/nsswitch.conf", "/etc/os-release")
 WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
@@ -376,6 +377,7 @@ class Sandbox:
 
     def request(self, header: dict, what: str, name: str, device=None):
         """Send one request; serve the worker's callbacks until its answer comes. Returns (op, value, call)."""
+        __tracebackhide__ = True
         if name in self.condemned:
             raise SandboxError(f"{name}: not run again: {self.condemned[name]}")
         if self.sock is None:
@@ -460,6 +462,7 @@ class Sandbox:
                grad=False):
         """One black-box call in the worker (``grad``: it keeps the graph for :meth:`vjp`).
         Returns (value, call id or None)."""
+        __tracebackhide__ = True
         leaves, _ = wire.flatten((args, kwargs))
         device = next((t.device for t in leaves if t.device.type != "cpu"), None)
         state = torch.get_rng_state() if rng is None else rng
@@ -480,6 +483,7 @@ class Sandbox:
         return value["value"], call
 
     def vjp(self, call, grads, target, generation):
+        __tracebackhide__ = True
         if generation != self.generation or self.sock is None:
             raise SandboxError(f"{target}: the worker that computed this output was restarted; "
                                "its gradients are gone")
@@ -519,6 +523,7 @@ class _Differentiable(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *grads):
         box = ctx.box
+        __tracebackhide__ = True
         sandbox, target = box["sandbox"], box["target"]
         if ctx.call is None:
             return (None,) * (1 + ctx.n_in)
@@ -579,6 +584,7 @@ def _finite_difference_check(box, grads_out, grads_in):
 
 def _call_maybe_differentiable(sandbox, target, run, args, kwargs):
     """``run(args, kwargs, rng, apply_rng, grad) -> (value, call)``, inside autograd when an input needs grad."""
+    __tracebackhide__ = True
     leaves, spec = wire.flatten((tuple(args), dict(kwargs)))
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in leaves)):
         value, _ = run(args, kwargs, None, True, False)
@@ -598,8 +604,10 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         sb = self._sandbox
+        __tracebackhide__ = True
 
         def run(a, k, rng, apply_rng, grad):
+            __tracebackhide__ = True
             return sb.invoke("call", self.__name__, a, k, rng=rng, apply_rng=apply_rng, grad=grad)
 
         return _call_maybe_differentiable(sb, self.__name__, run, args, kwargs)
@@ -615,6 +623,7 @@ class RemoteClass:
         self._sandbox, self.__name__ = sandbox, name
 
     def __call__(self, *args, **kwargs):
+        __tracebackhide__ = True
         try:
             value, _ = self._sandbox.invoke("new", self.__name__, args, kwargs)
         except RemoteError as exc:
@@ -636,6 +645,7 @@ class RemoteObject:
         self._generation = sandbox.generation
 
     def _method(self, method, args, kwargs):
+        __tracebackhide__ = True
         sb = self._sandbox
         target = self._type
         if self._generation != sb.generation:
@@ -643,6 +653,7 @@ class RemoteObject:
                                "failure")
 
         def run(a, k, rng, apply_rng, grad):
+            __tracebackhide__ = True
             return sb.invoke("method", self._type, a, k, target=target, obj=self._oid, method=method, rng=rng,
                              apply_rng=apply_rng, grad=grad)
 
@@ -653,12 +664,15 @@ class RemoteObject:
 
     def __call__(self, *args, **kwargs):
         return self._method("__call__", args, kwargs)
+        __tracebackhide__ = True
 
     def forward(self, *args, **kwargs):
         return self._method("forward", args, kwargs)
+        __tracebackhide__ = True
 
     def inverse(self, *args, **kwargs):
         return self._method("inverse", args, kwargs)
+        __tracebackhide__ = True
 
     def __repr__(self):
         return f"<{self._type} object in the sandbox>"

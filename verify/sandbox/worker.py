@@ -5,16 +5,18 @@ fresh session, with a scrubbed environment, stdin closed and stdout/stderr going
 file. It confines itself (``confine.py``), imports the submission from its private copy, reports
 the contract names it found, and then serves requests on the socket until told to exit:
 
-    call    {"name", "args", "kwargs", "rng", "grad"}   a contract function
-    new     {"name", "args", "kwargs", "rng", "grad"}   construct a contract class -> an object reference
-    method  {"obj", "method", "args", ...}              forward / inverse / __call__ of such an object
-    vjp     {"call", "grads"}                           gradients of a call's outputs w.r.t. its inputs
+    call    name;  payload {args, kwargs, rng, grad}    a contract function
+    new     name;  payload {args, kwargs, rng, grad}    construct a contract class -> an object reference
+    method  obj, method;  payload {args, kwargs, ...}  forward / inverse / __call__ of such an object
+    vjp     call;  payload [grad per output tensor]     gradients w.r.t. each input tensor of that call
     exit
 
-and answers ``{"op": "ok", "value", "rng", "call"}`` or ``{"op": "raised", "type", "message"}``. The
-networks the checks pass in stay in the trusted process: here they are stand-ins whose forward
-(and backward) are requests back over the same socket. Every message is ``wire`` format, never
-pickle. This file imports nothing from ``verify`` (it cannot: the worker is not allowed to read it).
+answering ``ok`` (payload {value, rng}; ``call``: an id for ``vjp`` when the call kept a graph) or
+``raised`` (``type``; payload: the message). The networks the checks pass in stay in the trusted
+process: here they are stand-ins whose forward (and backward) are ``callback`` (``callback_vjp``)
+requests back over the same socket. Every message is ``wire`` format, never pickle. This file
+imports nothing from ``verify`` (it cannot: the worker is not allowed to read it); its siblings
+``wire``, ``confine`` and ``submission`` are loaded by path before the lockdown.
 """
 from __future__ import annotations
 
@@ -95,11 +97,8 @@ class Worker:
         return obj
 
     def ref_of(self, value):
-        if isinstance(value, self.torch.nn.Module) or (self.class_names and type(value).__name__ in self.class_names):
-            oid = self.next_id
-            self.next_id += 1
-            self.objects[oid] = value
-            return self.wire.Ref("obj", oid, {"type": type(value).__name__})
+        if isinstance(value, self.torch.nn.Module) or type(value).__name__ in self.class_names:
+            return self.wire.Ref("obj", self._keep(value), {"type": type(value).__name__})
         raise TypeError(f"returned a {type(value).__module__}.{type(value).__name__}, which cannot leave the sandbox "
                         "(outputs must be tensors, numbers, or tuples/lists of them)")
 
@@ -127,10 +126,6 @@ class Worker:
         value = self.wire.decode(header.get("payload"), buffers, make_ref=self.make_ref, honor_grad=True, device="auto")
         if op == "vjp":
             return self.vjp(header.get("call"), value)
-        if op == "release":
-            for cid in value or []:
-                self.calls.pop(cid, None)
-            return {"op": "ok", "payload": {"value": None}}
         args, kwargs = value.get("args", ()), value.get("kwargs", {})
         rng = value.get("rng")
         if rng is not None:
@@ -138,9 +133,7 @@ class Worker:
             seed = zlib.crc32(rng.numpy().tobytes())
             random.seed(seed)
             sys.modules["numpy"].random.seed(seed)
-        if op == "call":
-            fn = self.namespace[header["name"]]
-        elif op == "new":
+        if op in ("call", "new"):
             fn = self.namespace[header["name"]]
         elif op == "method":
             obj = self.objects.get(header.get("obj"))
@@ -175,7 +168,6 @@ class Worker:
         return oid
 
     def vjp(self, cid, grads):
-        torch = self.torch
         if cid not in self.calls:
             raise LookupError("the call to differentiate is no longer retained in the worker")
         return {"op": "ok", "payload": {"value": self.wire.vector_jacobian(*self.calls[cid], grads)}}
@@ -288,7 +280,8 @@ def main(argv):
                                      config["file_size"],
                                      processes=config.get("processes"))
         confine.no_new_privileges()
-        report += confine.landlock(config["read_roots"], [config["workdir"]], config["write_files"])
+        own = [f"/proc/{os.getpid()}"]  # of /proc, only itself: not the command lines of the grader's processes
+        report += confine.landlock(config["read_roots"] + own, [config["workdir"]], config["write_files"])
         landlocked = report[-1].startswith("landlock ABI")
         if config.get("uid") is not None:
             keep = landlocked and not all(confine.readable_by_others(p) for p in config["python_files"])
