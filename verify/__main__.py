@@ -3,6 +3,7 @@
     python -m verify                          # check the reference (the answer key)
     python -m verify grade PATH [PATH ...]    # grade submissions: points, feedback, reports (--help)
     python -m verify gradescope-bundle --rubric R -o autograder.zip   # a Gradescope autograder (--help)
+    python -m verify grade-metrics FILE [--rubric R]   # check a student's reported test-set numbers (--help)
     python -m verify --submission PATH        # check a submission (file or directory)
     python -m verify --submission PATH -x -k kl_normal   # any other pytest option passes through
 """
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from verify.grading.cli import main as grade_main
 
         return grade_main(argv[1:])
+    if argv and argv[0] == "grade-metrics":
+        from verify.grading.metrics import main as metrics_main
+
+        return metrics_main(argv[1:])
     if argv and argv[0] == "gradescope-bundle":
         from verify.gradescope.bundle import main as bundle_main
 

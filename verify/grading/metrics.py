@@ -1,0 +1,382 @@
+"""``python -m verify grade-metrics FILE [--rubric R]``: check a student's reported test-set numbers.
+
+The homework reports trained-model numbers (negative ELBO, IWAE-k bounds, bits/dim); the CS236
+grader accepts them within tolerances (NELBO 100 +- 2 and the like). FILE is a JSON object (nested
+objects are flattened: ``{"iwae": {"5": 97.7}}`` is ``iwae_5``; ``python -m impls.train`` writes
+such an ``eval.json``), a CSV (``metric,value`` rows, or a header of metric names over rows of which
+the last counts) or a text log of ``name: value`` pairs (the CS236 printout, ``NELBO: 99.4. KL: 19.3.
+Rec: 80.1`` and ``Negative IWAE-5: 97.75``, included). Names are matched loosely: ``NELBO``,
+``negative_elbo``, ``IWAE-5``, ``niwae_5``, ``Negative IWAE-5`` and ``iwae5`` all mean what they say.
+A bound reported with the other sign (``ELBO: -99.4``) is negated, with a note.
+
+The rubric is TOML (default ``verify/grading/metrics_rubric.toml``; a class rubric may carry the same
+tables beside its ``[[group]]`` ones):
+
+    [[metric]]
+    name = "nelbo"          # canonical name: nelbo, kl, rec, iwae_<k>, bpd, log_likelihood, active_units
+    target = 100.0          # with tolerance: |value - target| <= tolerance
+    tolerance = 2.0
+    # or: min = ..., max = ...   (either or both)
+    points = 10
+    required = true         # false: a metric the file lacks earns nothing, and is not an error note
+
+    [[relation]]
+    kind = "non_increasing" # the listed metrics, in order, never increase (beyond slack)
+    metrics = ["nelbo", "iwae_5", "iwae_50", "iwae_150"]
+    slack = 0.1
+    points = 5
+    # kind = "sum": total = "nelbo", parts = ["kl", "rec"], tolerance = 0.1
+
+Exit code 0 when the report is written (whatever the score), 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+DEFAULT_RUBRIC = Path(__file__).with_name("metrics_rubric.toml")
+# Metrics that are negative bounds (nats): a negative reported value is the bound itself.
+_NEGATIVE_BOUNDS = re.compile(r"^(nelbo|iwae_\d+)$")
+_MAX_BYTES = 1 << 20
+
+
+class MetricsError(ValueError):
+    """A metrics file or rubric that cannot be used; the message says what to fix."""
+
+
+# ------------------------------------------------------------------------------- names
+def canonical(name: str) -> str | None:
+    """The canonical metric name of a reported key, or None when it names no known metric."""
+    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    key = re.sub(r"^(test|val|valid|validation|final|mean|avg|average)", "", key)
+    key = re.sub(r"(test|mean)$", "", key)
+    m = re.fullmatch(r"(?:negative|neg|n)?iwae(?:k|m|iw)?(\d+)(?:samples?)?", key)
+    if m:
+        return f"iwae_{int(m.group(1))}"
+    aliases = {
+        "nelbo": "nelbo", "negativeelbo": "nelbo", "negelbo": "nelbo", "elbo": "nelbo",
+        "kl": "kl", "kldivergence": "kl", "klterm": "kl",
+        "rec": "rec", "recon": "rec", "reconstruction": "rec", "reconstructionloss": "rec", "recloss": "rec",
+        "bpd": "bpd", "bitsperdim": "bpd", "bitsperdimension": "bpd", "bitsdim": "bpd", "bitsperpixel": "bpd",
+        "loglikelihood": "log_likelihood", "logpx": "log_likelihood", "ll": "log_likelihood",
+        "activeunits": "active_units", "au": "active_units", "nactiveunits": "active_units",
+    }
+    return aliases.get(key)
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        v = float(value)
+    elif isinstance(value, str):
+        s = value.strip()
+        m = re.fullmatch(r"(?:tensor\()?\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(?:,.*)?\)?", s)
+        if not m:
+            return None
+        v = float(m.group(1))
+    else:
+        return None
+    return v if math.isfinite(v) else None
+
+
+# ------------------------------------------------------------------------------- files
+def _flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flatten(v, f"{prefix}_{k}" if prefix else str(k))
+    else:
+        yield prefix, obj
+
+
+def _pairs_json(text, path):
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetricsError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MetricsError(f"{path}: the JSON must be an object of metric names and numbers, not a {type(obj).__name__}")
+    return list(_flatten(obj))
+
+
+def _pairs_csv(text, path):
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if not rows:
+        raise MetricsError(f"{path}: empty CSV")
+    first = [c.strip() for c in rows[0]]
+    if all(len(r) >= 2 for r in rows) and (
+            first[0].lower() in ("metric", "name", "key") or _number(first[1]) is not None):
+        body = rows[1:] if _number(first[1]) is None else rows
+        return [(r[0], r[1]) for r in body]
+    if len(rows) < 2:
+        raise MetricsError(f"{path}: a CSV needs metric,value rows or a header of names over a row of values")
+    last = rows[-1]
+    return list(zip(first, last))
+
+
+_TEXT_PAIR = re.compile(r"([A-Za-z][A-Za-z0-9 _\-]*?)\s*[:=]\s*(?:tensor\()?\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
+
+
+def _pairs_text(text):
+    return [(m.group(1), m.group(2)) for m in _TEXT_PAIR.finditer(text)]
+
+
+def read_metrics(path) -> tuple[dict, list]:
+    """``({canonical name: value}, notes)`` from a JSON, CSV or text file (the format from the suffix,
+    else from the content). Later occurrences of a name win; unknown names are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetricsError(f"metrics file not found: {path}")
+    if path.stat().st_size > _MAX_BYTES:
+        raise MetricsError(f"{path}: larger than {_MAX_BYTES // 1024} KiB: not a metrics file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise MetricsError(f"{path}: not a text file (JSON, CSV or a text log)") from None
+    suffix = path.suffix.lower()
+    stripped = text.lstrip()
+    if suffix == ".json" or (suffix not in (".csv", ".txt", ".log") and stripped.startswith(("{", "["))):
+        pairs = _pairs_json(text, path)
+    elif suffix == ".csv":
+        pairs = _pairs_csv(text, path)
+    else:
+        pairs = _pairs_text(text)
+    values, notes = {}, []
+    for key, raw in pairs:
+        name = canonical(key)
+        if name is None:
+            continue
+        v = _number(raw)
+        if v is None:
+            notes.append(f"'{key}': {raw!r} is not a finite number; ignored")
+            continue
+        if _NEGATIVE_BOUNDS.match(name) and v < 0:
+            notes.append(f"'{key}' = {v:g} read as the bound itself: negated to the negative bound {-v:g}")
+            v = -v
+        values[name] = v
+    if not values:
+        raise MetricsError(f"{path}: no known metric names found (e.g. nelbo, iwae_5, bpd); "
+                           "see python -m verify grade-metrics --help")
+    return values, notes
+
+
+# ------------------------------------------------------------------------------ rubric
+@dataclass(frozen=True)
+class MetricRule:
+    name: str
+    points: float
+    target: float | None = None
+    tolerance: float | None = None
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+    label: str = ""
+
+    def expected(self) -> str:
+        if self.target is not None:
+            return f"{self.target:g} +- {self.tolerance:g}"
+        if self.min is not None and self.max is not None:
+            return f"in [{self.min:g}, {self.max:g}]"
+        return f">= {self.min:g}" if self.min is not None else f"<= {self.max:g}"
+
+    def accepts(self, v: float) -> bool:
+        if self.target is not None and abs(v - self.target) > self.tolerance:
+            return False
+        return not ((self.min is not None and v < self.min) or (self.max is not None and v > self.max))
+
+
+@dataclass(frozen=True)
+class Relation:
+    kind: str
+    points: float
+    metrics: tuple = ()
+    total: str = ""
+    parts: tuple = ()
+    slack: float = 0.0
+    tolerance: float = 0.0
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class MetricsRubric:
+    name: str
+    metrics: tuple
+    relations: tuple = field(default=())
+    source: str = ""
+
+    @property
+    def max_score(self) -> float:
+        return sum(m.points for m in self.metrics) + sum(r.points for r in self.relations)
+
+
+def _num(d, key, where, required=False):
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise MetricsError(f"{where}: '{key}' is required")
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise MetricsError(f"{where}: '{key}' must be a number, not {v!r}")
+    return float(v)
+
+
+def _metric_name(raw, where):
+    name = canonical(raw) if isinstance(raw, str) else None
+    if name is None:
+        raise MetricsError(f"{where}: {raw!r} is not a known metric (nelbo, kl, rec, iwae_<k>, bpd, "
+                           "log_likelihood, active_units)")
+    return name
+
+
+def load_rubric(path=None) -> MetricsRubric:
+    path = Path(path) if path is not None else DEFAULT_RUBRIC
+    if not path.is_file():
+        raise MetricsError(f"rubric file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MetricsError(f"{path}: not valid TOML: {exc}") from None
+    raw_metrics, raw_rel = data.get("metric", []), data.get("relation", [])
+    if not isinstance(raw_metrics, list) or not isinstance(raw_rel, list) or not (raw_metrics or raw_rel):
+        raise MetricsError(f"{path}: no [[metric]] tables (name, points, and target + tolerance or min / max)")
+    metrics = []
+    for i, m in enumerate(raw_metrics, 1):
+        where = f"{path}: metric {i} ({m.get('name', '?')})"
+        unknown = set(m) - {"name", "points", "target", "tolerance", "min", "max", "required", "label"}
+        if unknown:
+            raise MetricsError(f"{where}: unknown keys {sorted(unknown)}")
+        name = _metric_name(m.get("name"), where)
+        points = _num(m, "points", where, required=True)
+        target, tol = _num(m, "target", where), _num(m, "tolerance", where)
+        lo, hi = _num(m, "min", where), _num(m, "max", where)
+        if (target is None) != (tol is None):
+            raise MetricsError(f"{where}: 'target' and 'tolerance' go together")
+        if target is None and lo is None and hi is None:
+            raise MetricsError(f"{where}: give target + tolerance, or min and/or max")
+        if points < 0 or (tol is not None and tol < 0) or (lo is not None and hi is not None and lo > hi):
+            raise MetricsError(f"{where}: points and tolerance must be >= 0, and min <= max")
+        required = m.get("required", True)
+        if not isinstance(required, bool):
+            raise MetricsError(f"{where}: 'required' must be true or false")
+        metrics.append(MetricRule(name, points, target, tol, lo, hi, required, str(m.get("label", ""))))
+    relations = []
+    for i, r in enumerate(raw_rel, 1):
+        where = f"{path}: relation {i} ({r.get('kind', '?')})"
+        unknown = set(r) - {"kind", "points", "metrics", "total", "parts", "slack", "tolerance", "label"}
+        if unknown:
+            raise MetricsError(f"{where}: unknown keys {sorted(unknown)}")
+        points = _num(r, "points", where, required=True)
+        kind = r.get("kind")
+        if kind == "non_increasing":
+            names = r.get("metrics")
+            if not isinstance(names, list) or len(names) < 2:
+                raise MetricsError(f"{where}: 'metrics' must list at least two metrics")
+            relations.append(Relation(kind, points, tuple(_metric_name(n, where) for n in names),
+                                      slack=_num(r, "slack", where) or 0.0, label=str(r.get("label", ""))))
+        elif kind == "sum":
+            parts = r.get("parts")
+            if not isinstance(parts, list) or not parts:
+                raise MetricsError(f"{where}: 'parts' must list the metrics that add up to 'total'")
+            relations.append(Relation(kind, points, total=_metric_name(r.get("total"), where),
+                                      parts=tuple(_metric_name(n, where) for n in parts),
+                                      tolerance=_num(r, "tolerance", where) or 0.0, label=str(r.get("label", ""))))
+        else:
+            raise MetricsError(f"{where}: kind must be 'non_increasing' or 'sum', not {kind!r}")
+    name = (data.get("metrics") or {}).get("name") or (data.get("rubric") or {}).get("name") or path.stem
+    return MetricsRubric(str(name), tuple(metrics), tuple(relations), str(path))
+
+
+# ----------------------------------------------------------------------------- grading
+def grade_metrics(values: dict, rubric: MetricsRubric, notes=()) -> dict:
+    """The graded report: one line per rubric metric and relation, the score and the notes."""
+    lines, score = [], 0.0
+    for m in rubric.metrics:
+        v = values.get(m.name)
+        if v is None:
+            verdict = "missing" if m.required else "not reported"
+            ok = False
+        else:
+            ok = m.accepts(v)
+            verdict = "ok" if ok else "out of range"
+        earned = m.points if ok else 0.0
+        score += earned
+        lines.append({"name": m.name, "label": m.label or m.name, "reported": v, "expected": m.expected(),
+                      "verdict": verdict, "points": earned, "max_points": m.points})
+    for r in rubric.relations:
+        if r.kind == "non_increasing":
+            label = r.label or " >= ".join(r.metrics)
+            missing = [n for n in r.metrics if n not in values]
+            bad = [f"{b} {values[b]:g} > {a} {values[a]:g}" for a, b in zip(r.metrics, r.metrics[1:])
+                   if a in values and b in values and values[b] > values[a] + r.slack]
+            expected = f"slack {r.slack:g}"
+        else:
+            label = r.label or f"{r.total} = {' + '.join(r.parts)}"
+            missing = [n for n in (r.total, *r.parts) if n not in values]
+            bad = []
+            if not missing:
+                s = sum(values[p] for p in r.parts)
+                if abs(values[r.total] - s) > r.tolerance:
+                    bad = [f"{r.total} {values[r.total]:g} vs {' + '.join(r.parts)} = {s:g}"]
+            expected = f"within {r.tolerance:g}"
+        ok = not missing and not bad
+        verdict = "ok" if ok else (f"missing {', '.join(missing)}" if missing else f"violated: {'; '.join(bad)}")
+        score += r.points if ok else 0.0
+        lines.append({"name": r.kind, "label": label, "reported": None, "expected": expected,
+                      "verdict": verdict, "points": r.points if ok else 0.0, "max_points": r.points})
+    return {"rubric": rubric.name, "score": score, "max_score": rubric.max_score, "lines": lines,
+            "notes": list(notes), "values": values}
+
+
+def format_report(report: dict, source="") -> str:
+    out = [f"{report['rubric']}" + (f": {source}" if source else "")]
+    w = max([len(line["label"]) for line in report["lines"]] + [6])
+    out.append(f"{'metric':{w}s}  {'reported':>16s}  {'expected':>18s}  {'points':>9s}  verdict")
+    for line in report["lines"]:
+        rep = line["reported"]
+        rep = "-" if rep is None else (f"{rep:.4g}" if isinstance(rep, float) else str(rep))
+        pts = f"{line['points']:g}/{line['max_points']:g}"
+        out.append(f"{line['label']:{w}s}  {rep:>16s}  {line['expected']:>18s}  {pts:>9s}  {line['verdict']}")
+    out.append(f"score: {report['score']:g} / {report['max_score']:g}")
+    out += [f"note: {n}" for n in report["notes"]]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m verify grade-metrics", description=__doc__.split("\n\n")[0],
+                                epilog="Accepted files and the rubric format: see verify/grading/metrics.py.")
+    p.add_argument("file", metavar="FILE", help="the student's metrics: JSON, CSV or a text log")
+    p.add_argument("--rubric", default=None,
+                   help="TOML with [[metric]] tables (default: verify/grading/metrics_rubric.toml)")
+    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the report as JSON")
+    args = p.parse_args(argv)
+    try:
+        rubric = load_rubric(args.rubric)
+        values, notes = read_metrics(args.file)
+    except MetricsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = grade_metrics(values, rubric, notes)
+    print(format_report(report, args.file))
+    if args.json_out:
+        try:
+            Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as exc:
+            print(f"error: cannot write {args.json_out}: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
