@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from benchmarks.machine import cpu_peak_allocated, decoder_flops, encoder_flops, peak_rss
-from benchmarks.mnist_idx import TEST_IMAGES, read_idx
+from impls.data import MNISTNotFoundError, binarize_static, load_mnist
 from impls.vae import VAE
 
 IW, BATCH = 5000, 100
@@ -28,13 +28,13 @@ IW, BATCH = 5000, 100
 @pytest.mark.slow
 @pytest.mark.heavy
 def test_iwae5000_mnist_test_set(bench):
-    if not TEST_IMAGES.exists():
-        pytest.skip(f"MNIST test images not found at {TEST_IMAGES}")
+    try:
+        images, _ = load_mnist("test")
+    except MNISTNotFoundError as exc:
+        pytest.skip(str(exc).splitlines()[0])
     n = int(os.environ.get("DGM_BENCH_MNIST_IMAGES", "10000"))
-    images = read_idx(TEST_IMAGES)[:n].reshape(-1, 28 * 28)
-    n = len(images)
-    g = torch.Generator().manual_seed(0)
-    x = torch.bernoulli(torch.from_numpy(images.astype(np.float32) / 255.0), generator=g)
+    x = binarize_static(images[:n], seed=0)
+    n = len(x)
     torch.manual_seed(0)
     model = VAE().eval()
     result = {}

@@ -16,8 +16,10 @@ import torch
 import impls
 from benchmarks import report
 from benchmarks.machine import cpu_peak_supported, peak_memory, peak_rss
-from benchmarks.mnist_idx import TEST_IMAGES, read_idx
+from impls.data import DEFAULT_DIRS, read_idx
 from impls.vae import VAE
+
+TEST_IMAGES = DEFAULT_DIRS[0] / "t10k-images-idx3-ubyte.gz"
 
 REPO = Path(__file__).resolve().parents[1]
 
