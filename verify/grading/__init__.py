@@ -1,7 +1,7 @@
 """Grading: the conformance suite run per submission, scored with a rubric, reported.
 
 * ``rubric``    the TOML rubric (groups of checks, points, visibility, partial credit)
-* ``plugin``    the pytest plugin loaded in the grading worker: one JSON line per check, with diagnosis
+* ``plugin``    the pytest plugin loaded in the process that runs the checks: one JSON line per check, with diagnosis
 * ``diagnosis`` which catalogued bug reproduces a failing submission's outputs on the same inputs
 * ``runner``    runs the worker per submission (timeout, --jobs, progress bar), scores it
 * ``reports``   Gradescope results.json, JUnit XML, CSV gradebook, Markdown feedback, text, JSON

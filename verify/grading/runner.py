@@ -100,7 +100,7 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
         log, _ = proc.communicate(timeout=timeout)
         if proc.returncode not in (0, 1):  # pytest: 0 all passed, 1 some failed
             tail = log.decode(errors="replace")[-1500:]
-            problem = f"the grading worker ended with exit code {proc.returncode}; its last output:\n{tail}"
+            problem = f"the process running the checks ended with exit code {proc.returncode}; its last output:\n{tail}"
     except subprocess.TimeoutExpired:
         problem = f"grading this submission hit the time limit of {timeout:g} s"
     finally:
@@ -133,7 +133,7 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
             name = nodeid.split("::")[-1]
             d = {"nodeid": nodeid, "name": name.removeprefix("test_"), "outcome": "failed",
                  "targets": loader.targets_of(name.split("[")[0]),
-                 "message": f"not run: {problem or 'the grading worker gave no result for this check'}"}
+                 "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
         checks.append(Check(
             nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],
             message=d.get("message", ""), doc=d.get("doc", ""), duration=d.get("duration", 0.0),
