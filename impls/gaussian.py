@@ -12,10 +12,11 @@ def sample_gaussian(m, v):
     """Reparameterized sample  z = m + sqrt(v) * eps,  eps ~ N(0, I).
 
     The noise has the broadcast shape of ``m`` and ``v``, one independent draw per element,
-    so dz/dm = 1 and dz/dv = eps / (2 sqrt(v)).
+    so dz/dm = 1 and dz/dv = eps / (2 sqrt(v)). ``torch.addcmul`` forms m + sqrt(v) * eps in one
+    pass over memory.
     """
     eps = torch.randn(torch.broadcast_shapes(m.shape, v.shape), dtype=m.dtype, device=m.device)
-    return m + torch.sqrt(v) * eps
+    return torch.addcmul(m, torch.sqrt(v), eps)
 
 
 def log_normal(x, m, v):
