@@ -5,7 +5,8 @@ kernel, device, dtype and size, same run, from calls timed alternately; < 1 mean
 of the machine's limit (the median of its measurements over the same run: copy bandwidth for elementwise
 kernels, matmul FLOP/s at the decoder's shapes for the bounds, whichever is closer for the flows),
 peak memory (torch's allocations during one call).
-Below the table: the limits, and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
+Below the table: the limits, sample_gaussian's time over that of torch.randn alone (the noise it
+draws; timed alternately), and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
 """
 import argparse
 import json
@@ -136,6 +137,14 @@ def format_table(benchmarks, limits=None):
     for lim in (limits or {}).values():
         lines.append(f"limit: {lim['name']} best {fmt_rate(lim['best'], lim['unit'])}, median {fmt_rate(lim['median'], lim['unit'])} "
                      f"over the run's {lim['n']} measurements ({lim['what']})")
+    randn = {}
+    for b in benchmarks:
+        info = b.get("extra_info") or {}
+        if info.get("ratio_to_randn") is not None:
+            randn.setdefault((info.get("kernel"), info.get("device"), info.get("dtype"), info.get("size")), []).append(
+                f"{info.get('variant')} {info['ratio_to_randn']:.2f}")
+    for (kernel, device, dtype, size), figures in sorted(randn.items(), key=str):
+        lines.append(f"{kernel} time / torch.randn alone ({device}, {dtype}, {size}): {', '.join(figures)}")
     ratios = iwae_memory_ratios(benchmarks)
     for (variant, device, dtype, batch), ratio in sorted(ratios.items(), key=str):
         lines.append(f"negative_iwae_bound peak memory, iw=5000 / iw=50 at batch {batch} ({variant}, {device}, {dtype}): "

@@ -65,7 +65,11 @@ def test_log_mean_exp(dim):
     x = _randn(6, 50, seed=8, scale=1e4)  # entries of size 1e4: no overflow
     same(fused.log_mean_exp(x, dim), impls.log_mean_exp(x, dim))
     x[2] = -math.inf  # a row of zeros' logs: -inf, as the reference
-    same(fused.log_mean_exp(x, -1), impls.log_mean_exp(x, -1))
+    x[3, 7] = math.inf  # an infinite entry: +inf, not nan
+    x[4, 9] = math.nan
+    got = fused.log_mean_exp(x, -1)
+    same(got, impls.log_mean_exp(x, -1))
+    assert got[2] == -math.inf and got[3] == math.inf and math.isnan(got[4]) and torch.isfinite(got[[0, 1, 5]]).all()
 
 
 def test_sample_gaussian_same_noise_and_gradients():
