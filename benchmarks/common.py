@@ -106,11 +106,11 @@ class Bench:
 
 
 def interleaved_ratio(fn, reference, device, seconds_hint):
-    """Median over back-to-back pairs of time(fn) / time(reference); 7 pairs (3 when a call takes
+    """Median over back-to-back pairs of time(fn) / time(reference); 9 pairs (5 when a call takes
     more than 0.2 s)."""
     reference()  # warm-up
     ratios = []
-    for _ in range(7 if seconds_hint < 0.2 else 3):
+    for _ in range(9 if seconds_hint < 0.2 else 5):
         times = []
         for f in (fn, reference):
             t0 = time.perf_counter()
