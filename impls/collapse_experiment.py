@@ -2,7 +2,7 @@
 space, trained plainly, with KL warm-up, with free bits and with both; active units and per-dimension
 KL on the test set.
 
-    python -m impls.collapse_experiment [--z-dim 50] [--iters 10000] [--out runs/collapse]
+    python -m impls.collapse_experiment [--z-dim 50] [--iters 10000] [--out out/collapse]
 
 Each configuration is ``python -m impls.train vae`` with the options shown in the table (same seed,
 same data order); the table, in Markdown, is printed and written to ``OUT/table.md``.
@@ -42,7 +42,7 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=10000, help="training iterations per configuration (default 10000)")
     p.add_argument("--warmup", type=int, default=5000, help="KL warm-up iterations (default 5000)")
     p.add_argument("--free-bits", type=float, default=0.25, help="free bits per dimension, nats (default 0.25)")
-    p.add_argument("--out", default="runs/collapse", help="output folder (default runs/collapse)")
+    p.add_argument("--out", default="out/collapse", help="output folder (default out/collapse)")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-images", default="0", help="evaluate on the first N test images (default 0: all)")

@@ -1,8 +1,8 @@
 """Train the reference models on MNIST and evaluate them on the test set.
 
-    python -m impls.train vae     [--iters 20000] [--out runs/vae] [--data-dir DIR] ...
-    python -m impls.train realnvp [--minutes 18]  [--out runs/realnvp] ...
-    python -m impls.train eval-vae runs/vae/checkpoint.pt [--ll-samples 5000]
+    python -m impls.train vae     [--iters 20000] [--out out/vae] [--data-dir DIR] ...
+    python -m impls.train realnvp [--minutes 18]  [--out out/realnvp] ...
+    python -m impls.train eval-vae out/vae/checkpoint.pt [--ll-samples 5000]
 
 ``vae``: the CS236 configuration (z = 10, 784-300-300 ELU MLPs, Adam 1e-3, batch 100, 20,000
 iterations, dynamic binarization), optionally with KL warm-up and free bits. Writes, under ``--out``:
@@ -425,7 +425,7 @@ def parser():
     sub = p.add_subparsers(dest="command", metavar="{vae,realnvp,eval-vae}")
     v = sub.add_parser("vae", help="train the CS236 VAE, then evaluate it on the test set")
     _common(v)
-    v.add_argument("--out", default="runs/vae", help="output folder (default runs/vae)")
+    v.add_argument("--out", default="out/vae", help="output folder (default out/vae)")
     v.add_argument("--iters", type=_positive_int, default=20000, help="training iterations (default 20000)")
     v.add_argument("--batch", type=_positive_int, default=100, help="batch size (default 100)")
     v.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -453,7 +453,7 @@ def parser():
 
     r = sub.add_parser("realnvp", help="train a RealNVP on dequantized, logit-transformed MNIST; test bits/dim")
     _common(r)
-    r.add_argument("--out", default="runs/realnvp", help="output folder (default runs/realnvp)")
+    r.add_argument("--out", default="out/realnvp", help="output folder (default out/realnvp)")
     r.add_argument("--iters", type=_positive_int, default=4000, help="training iterations (default 4000)")
     r.add_argument("--minutes", type=_nonneg_float, default=19.0,
                    help="time cap: stop (the learning rate decayed to 0) after this many minutes of training "
@@ -492,6 +492,9 @@ def main(argv=None):
                 raise UsageError(f"--alpha must be in (0, 0.5), not {args.alpha}")
             train_realnvp(args)
     except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output folder that cannot be written, a full disk
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -181,6 +181,14 @@ def test_usage_errors(argv, match, capsys, tmp_path):
     assert match in capsys.readouterr().err
 
 
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert train.main(["vae", "--out", str(blocker / "sub"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "a-file" in err and "Traceback" not in err
+
+
 def test_not_a_checkpoint(tmp_path, capsys):
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"not a checkpoint")
