@@ -51,7 +51,8 @@ def evaluate_vae(model, x, iwae_ks=IWAE_KS, ll_samples=LL_SAMPLES, batch=100, el
     """The homework's test metrics of ``model`` on the binary images ``x`` (N, 784), batch means
     averaged over the set (nats): ``nelbo``, ``kl``, ``rec`` (``elbo_repeats`` one-sample passes),
     ``iwae_<k>`` for k in ``iwae_ks``, ``iwae_<ll_samples>`` (the log-likelihood estimate,
-    -log p(x) >= ...; 0 skips it), and the posterior-collapse diagnostics. Deterministic in ``seed``."""
+    -log p(x) >= ...; 0 skips it), and the posterior-collapse diagnostics. Deterministic in ``seed``,
+    each number whatever else is asked for."""
     model.eval()
     torch.manual_seed(seed)
     n = len(x)
@@ -64,6 +65,7 @@ def evaluate_vae(model, x, iwae_ks=IWAE_KS, ll_samples=LL_SAMPLES, batch=100, el
     out["nelbo"], out["kl"], out["rec"] = (float(s) / (n * elbo_repeats) for s in sums)
     ks = [k for k in iwae_ks] + ([ll_samples] if ll_samples else [])
     for k in ks:
+        torch.manual_seed(seed * 1_000_003 + k)  # each estimate's own stream: independent of the other ks
         total = 0.0
         bar = tqdm(x.split(batch), desc=f"IWAE-{k}", leave=False, disable=not progress or k < 1000)
         for xb in bar:
