@@ -52,7 +52,8 @@ class Bench:
         measure its peak memory. ``reference``: the torch.distributions equivalent on the same
         inputs; the two are then also timed alternately, call for call, and the median of the
         per-pair ratios recorded (``ratio_to_torch_distributions_interleaved``): on a machine whose
-        speed drifts, pairs taken back to back compare like with like.
+        speed drifts, pairs taken back to back compare like with like; and the ratio of their
+        fastest calls (``ratio_to_torch_distributions_best``).
         """
         device = str(device)
         dtype_name = str(dtype).replace("torch.", "")
@@ -86,30 +87,35 @@ class Bench:
         result = bm.pedantic(call, rounds=rounds, iterations=1) if rounds else bm(call)
         if not self.enabled:
             return result
-        median = bm.stats.stats.median
+        median, fastest = bm.stats.stats.median, bm.stats.stats.min
         candidates = []
         for k, (value, name, key) in limits.items():
-            achieved = (nbytes if k == "copy" else flops) / median
-            candidates.append((achieved / value, achieved, "B/s" if k == "copy" else "FLOP/s", name, value, key))
+            work = nbytes if k == "copy" else flops
+            candidates.append((work / median / value, work / median, work / fastest, "B/s" if k == "copy" else "FLOP/s",
+                               name, value, key))
         if candidates:
             # provisional: against the limit measured right before; conftest.py's
             # pytest_benchmark_update_json replaces it by the fraction of the run's median limit
-            fraction, achieved, unit, name, value, key = max(candidates)
-            info.update(achieved=achieved, achieved_unit=unit, limit_name=name, limit_key=key,
-                        limit_local_value=value, fraction_of_local_limit=fraction,
+            # (and adds fraction_of_limit_best: the fastest call against the run's best limit)
+            fraction, achieved, achieved_best, unit, name, value, key = max(candidates)
+            info.update(achieved=achieved, achieved_best=achieved_best, achieved_unit=unit, limit_name=name,
+                        limit_key=key, limit_local_value=value, fraction_of_local_limit=fraction,
                         limit_value=value, fraction_of_limit=fraction)
         if reference is not None and variant != "td":
-            info["ratio_to_torch_distributions_interleaved"] = interleaved_ratio(call, reference, device, median)
+            ratio, best = interleaved(call, reference, device, median)
+            info.update(ratio_to_torch_distributions_interleaved=ratio, ratio_to_torch_distributions_best=best)
         if memory:
             info["peak_memory_bytes"] = peak_memory(fn, device)
         return result
 
 
-def interleaved_ratio(fn, reference, device, seconds_hint):
-    """Median over back-to-back pairs of time(fn) / time(reference); 9 pairs (5 when a call takes
-    more than 0.2 s)."""
+def interleaved(fn, reference, device, seconds_hint):
+    """``fn`` and ``reference`` timed alternately, back to back: 9 pairs (5 when a call takes more
+    than 0.2 s). Returns (the median over the pairs of time(fn) / time(reference), the ratio of
+    the two fastest calls). On a shared machine the first compares calls taken under the same
+    load; the second, the calls least disturbed by other work."""
     reference()  # warm-up
-    ratios = []
+    pairs = []
     for _ in range(9 if seconds_hint < 0.2 else 5):
         times = []
         for f in (fn, reference):
@@ -117,7 +123,6 @@ def interleaved_ratio(fn, reference, device, seconds_hint):
             f()
             sync(device)
             times.append(time.perf_counter() - t0)
-        ratios.append(times[0] / times[1])
-    return sorted(ratios)[len(ratios) // 2]
-
-
+        pairs.append(times)
+    ratios = sorted(a / b for a, b in pairs)
+    return ratios[len(ratios) // 2], min(a for a, _ in pairs) / min(b for _, b in pairs)

@@ -5,7 +5,8 @@ pytest-benchmark and records in ``extra_info``: kernel, variant (``ours``, ``our
 ``torch.distributions``, ``naive``), device, dtype, size; the bytes or FLOPs the kernel must move
 or compute at least; the achieved bandwidth or FLOP/s and its fraction of the machine limit
 measured in the same run (benchmarks/machine.py: before every benchmark; the fraction is against
-the median of those measurements); the peak memory of one call. At the end of the run the ratio
+the median of those measurements, and the fastest call's against the best of them); the peak
+memory of one call. At the end of the run the ratio
 of each variant to the torch.distributions and naive variants of the same kernel,
 device, dtype and size is added (``pytest_benchmark_update_json``), so every ratio compares
 figures taken together. ``python -m benchmarks.report BENCH.json`` prints the table.
@@ -56,8 +57,8 @@ def limits(pytestconfig):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    """The run's limits; each fraction against the median of its limit over the run; the ratios
-    between the variants of each kernel and size."""
+    """The run's limits; each fraction against the median of its limit over the run (and the
+    fastest call's against the best); the ratios between the variants of each kernel and size."""
     lim = config.stash.get(_LIMITS_KEY, None)
     if lim is not None:
         limits = output_json["machine_limits"] = lim.summary()
@@ -66,6 +67,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             run = limits.get(info.get("limit_key"))
             if run is not None and info.get("achieved") is not None:
                 info.update(limit_value=run["median"], fraction_of_limit=info["achieved"] / run["median"])
+            if run is not None and info.get("achieved_best") is not None:
+                info.update(limit_best_value=run["best"], fraction_of_limit_best=info["achieved_best"] / run["best"])
     enrich(output_json["benchmarks"])
 
 

@@ -7,6 +7,8 @@ kernels, matmul FLOP/s at the decoder's shapes for the bounds, whichever is clos
 peak memory (torch's allocations during one call).
 Below the table: the limits, sample_gaussian's time over that of torch.randn alone (the noise it
 draws; timed alternately), and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
+``--best``: the same from the fastest calls and the best limit measurements (on a shared machine,
+the figures least disturbed by other work).
 """
 import argparse
 import json
@@ -24,19 +26,23 @@ def _key(info):
 def enrich(benchmarks):
     """Add to each benchmark's extra_info the median of the torch.distributions and naive
     variants of the same kernel, device, dtype and size, and the ratios to them. In place."""
-    medians = {}
+    medians, minima = {}, {}
     for b in benchmarks:
         info, stats = b.get("extra_info") or {}, b.get("stats") or {}
         if stats.get("median") is not None and info.get("variant"):
             medians[_key(info) + (info["variant"],)] = stats["median"]
+            minima[_key(info) + (info["variant"],)] = stats.get("min")
     for b in benchmarks:
         info, stats = b.setdefault("extra_info", {}), b.get("stats") or {}
-        median = stats.get("median")
+        median, fastest = stats.get("median"), stats.get("min")
         for variant, name in ((TD, "torch_distributions"), ("naive", "naive")):
             other = medians.get(_key(info) + (variant,))
             if other is not None and median is not None:
                 info[f"{name}_median_s"] = other
                 info[f"ratio_to_{name}"] = median / other
+            other = minima.get(_key(info) + (variant,))
+            if other and fastest is not None:
+                info[f"ratio_to_{name}_min"] = fastest / other
     return benchmarks
 
 
@@ -84,8 +90,9 @@ def _num(x, spec):
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def rows(benchmarks):
-    """Table rows (dicts of strings), sorted by kernel, device, dtype, size, variant."""
+def rows(benchmarks, best=False):
+    """Table rows (dicts of strings), sorted by kernel, device, dtype, size, variant. ``best``: the
+    fastest call's figures instead of the median's (time, ratio, throughput, fraction of the best limit)."""
     def order(b):
         info = b.get("extra_info") or {}
         return (info.get("kernel") or b.get("name", ""), info.get("device") or "", info.get("dtype") or "",
@@ -94,18 +101,23 @@ def rows(benchmarks):
     out = []
     for b in sorted(benchmarks, key=order):
         info, stats = b.get("extra_info") or {}, b.get("stats") or {}
-        achieved, limit = info.get("achieved"), info.get("limit_name")
+        limit = info.get("limit_name")
+        if best:
+            time_s, achieved, fraction = stats.get("min"), info.get("achieved_best"), info.get("fraction_of_limit_best")
+            ratio = info.get("ratio_to_torch_distributions_best", info.get("ratio_to_torch_distributions_min"))
+        else:
+            time_s, achieved, fraction = stats.get("median"), info.get("achieved"), info.get("fraction_of_limit")
+            ratio = info.get("ratio_to_torch_distributions_interleaved", info.get("ratio_to_torch_distributions"))
         out.append({
             "kernel": info.get("kernel") or b.get("name", "?"),
             "variant": info.get("variant", "-"),
             "device": info.get("device", "-"),
             "dtype": info.get("dtype", "-"),
             "size": str(info.get("size", "-")),
-            "median": fmt_time(stats.get("median")),
-            "vs td": _num(info.get("ratio_to_torch_distributions_interleaved", info.get("ratio_to_torch_distributions")), ".2f"),
+            "min" if best else "median": fmt_time(time_s),
+            "vs td": _num(ratio, ".2f"),
             "achieved": fmt_rate(achieved, info.get("achieved_unit")),
-            "of limit": "-" if info.get("fraction_of_limit") is None else
-                        f"{info['fraction_of_limit']:.0%} {'copy' if limit == 'copy bandwidth' else 'matmul'}",
+            "of limit": "-" if fraction is None else f"{fraction:.0%} {'copy' if limit == 'copy bandwidth' else 'matmul'}",
             "peak mem": fmt_bytes(info.get("peak_memory_bytes")),
         })
     return out
@@ -114,23 +126,31 @@ def rows(benchmarks):
 COLUMNS = ["kernel", "variant", "device", "dtype", "size", "median", "vs td", "achieved", "of limit", "peak mem"]
 
 
-def format_table(benchmarks, limits=None):
-    """The whole report as a string (ratios are computed here if the JSON lacks them)."""
+def format_table(benchmarks, limits=None, best=False):
+    """The whole report as a string (ratios are computed here if the JSON lacks them). ``best``:
+    the figures of the fastest calls (see :func:`rows`)."""
     enrich(benchmarks)
-    table = rows(benchmarks)
-    widths = {c: max([len(c)] + [len(r[c]) for r in table]) for c in COLUMNS}
-    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS), "  ".join("-" * widths[c] for c in COLUMNS)]
+    table = rows(benchmarks, best)
+    columns = [("min" if best and c == "median" else c) for c in COLUMNS]
+    widths = {c: max([len(c)] + [len(r[c]) for r in table]) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
     previous = None
     for r in table:
         group = (r["kernel"], r["device"], r["dtype"], r["size"])
         if previous is not None and group[:1] != previous[:1]:
             lines.append("")
         previous = group
-        lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+        lines.append("  ".join(r[c].ljust(widths[c]) for c in columns).rstrip())
     lines.append("")
-    lines.append("vs td: time / time of the torch.distributions equivalent on the same inputs (< 1: faster): the median ratio of")
-    lines.append("       calls timed alternately, back to back; where absent, median / median of the two benchmarks of the run.")
-    lines.append("of limit: achieved throughput / the machine's limit, median of its measurements over the same run.")
+    if best:
+        lines.append("min: the fastest call (the one least disturbed by other work on the machine).")
+        lines.append("vs td: time / time of the torch.distributions equivalent on the same inputs (< 1: faster): the fastest of")
+        lines.append("       calls timed alternately, back to back, over the fastest of the other; where absent, min / min of the run.")
+        lines.append("of limit: throughput of the fastest call / the best measurement of the machine's limit over the same run.")
+    else:
+        lines.append("vs td: time / time of the torch.distributions equivalent on the same inputs (< 1: faster): the median ratio of")
+        lines.append("       calls timed alternately, back to back; where absent, median / median of the two benchmarks of the run.")
+        lines.append("of limit: achieved throughput / the machine's limit, median of its measurements over the same run.")
     backends = sorted({str(b["extra_info"]["fused_backend"]) for b in benchmarks if (b.get("extra_info") or {}).get("fused_backend")})
     if backends:
         lines.append(f"ours (fused): impls/fused.py, compiled with {', '.join(backends)}.")
@@ -140,9 +160,10 @@ def format_table(benchmarks, limits=None):
     randn = {}
     for b in benchmarks:
         info = b.get("extra_info") or {}
-        if info.get("ratio_to_randn") is not None:
+        value = info.get("ratio_to_randn_best" if best else "ratio_to_randn")
+        if value is not None:
             randn.setdefault((info.get("kernel"), info.get("device"), info.get("dtype"), info.get("size")), []).append(
-                f"{info.get('variant')} {info['ratio_to_randn']:.2f}")
+                f"{info.get('variant')} {value:.2f}")
     for (kernel, device, dtype, size), figures in sorted(randn.items(), key=str):
         lines.append(f"{kernel} time / torch.randn alone ({device}, {dtype}, {size}): {', '.join(figures)}")
     ratios = iwae_memory_ratios(benchmarks)
@@ -155,6 +176,9 @@ def format_table(benchmarks, limits=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
     parser.add_argument("json", help="a pytest-benchmark JSON file (pytest benchmarks/ --benchmark-only --benchmark-json=FILE)")
+    parser.add_argument("--best", action="store_true",
+                        help="the fastest call's figures (time, ratios, fraction of the best limit) instead of the median's: "
+                             "on a machine shared with other work, the ones least disturbed by it")
     args = parser.parse_args(argv)
     with open(args.json) as f:
         data = json.load(f)
@@ -162,7 +186,7 @@ def main(argv=None):
     if not benchmarks:
         print(f"{args.json}: no benchmarks (was it written with benchmarking disabled?)", file=sys.stderr)
         return 1
-    print(format_table(benchmarks, data.get("machine_limits")))
+    print(format_table(benchmarks, data.get("machine_limits"), best=args.best))
     return 0
 
 

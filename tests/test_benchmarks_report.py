@@ -25,18 +25,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _bench(kernel, variant, median, size="8x784", **info):
-    return {"name": f"test_{kernel}[{variant}]", "group": kernel, "stats": {"median": median},
+    """The fastest call takes half the median."""
+    return {"name": f"test_{kernel}[{variant}]", "group": kernel, "stats": {"median": median, "min": median / 2},
             "extra_info": {"kernel": kernel, "variant": variant, "device": "cpu", "dtype": "float32", "size": size, **info}}
 
 
 def _synthetic():
     return [
         _bench("kl_normal", "ours", 0.002, achieved=6e9, achieved_unit="B/s", limit_name="copy bandwidth",
-               fraction_of_limit=0.6, peak_memory_bytes=2**20),
-        _bench("kl_normal", "ours (fused)", 0.001, ratio_to_torch_distributions_interleaved=0.3),
+               fraction_of_limit=0.6, peak_memory_bytes=2**20, achieved_best=12e9, fraction_of_limit_best=0.7),
+        _bench("kl_normal", "ours (fused)", 0.001, ratio_to_torch_distributions_interleaved=0.3,
+               ratio_to_torch_distributions_best=0.2),
         _bench("kl_normal", "torch.distributions", 0.004),
         _bench("kl_normal", "naive", 0.008),
-        _bench("sample_gaussian", "ours", 0.03, ratio_to_randn=1.125),
+        _bench("sample_gaussian", "ours", 0.03, ratio_to_randn=1.125, ratio_to_randn_best=1.05),
         _bench("sample_gaussian", "naive", 0.04, ratio_to_randn=1.5),
         _bench("negative_iwae_bound", "ours", 1.0, size="100x784 iw=50", batch=100, iw=50, peak_memory_bytes=100 * 2**20),
         _bench("negative_iwae_bound", "ours", 9.0, size="100x784 iw=5000", batch=100, iw=5000,
@@ -72,11 +74,28 @@ def test_table_has_one_row_per_benchmark_with_the_figures():
     assert "sample_gaussian time / torch.randn alone (cpu, float32, 8x784): ours 1.12, naive 1.50" in text
 
 
+def test_best_table_has_the_fastest_calls_figures():
+    limits = {"copy cpu": {"name": "copy bandwidth", "best": 1e10, "median": 9e9, "n": 3, "unit": "B/s", "what": "x"}}
+    text = report.format_table(_synthetic(), limits, best=True)
+    lines = text.splitlines()
+    assert lines[0].split()[5] == "min"
+    assert "median" not in lines[0]
+    row = next(line for line in lines if line.startswith("kl_normal") and " ours " in line and "fused" not in line)
+    for expected in ("1 ms", "0.50", "12 GB/s", "70% copy", "1 MiB"):  # 0.50: min / min of the run
+        assert expected in row, (expected, row)
+    fused = next(line for line in lines if line.startswith("kl_normal") and "fused" in line)
+    assert " 0.20 " in fused  # the alternately timed fastest calls' ratio
+    assert "sample_gaussian time / torch.randn alone (cpu, float32, 8x784): ours 1.05" in text
+    assert "60% copy" not in text and "6 GB/s" not in text
+
+
 def test_report_cli(tmp_path, capsys):
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"benchmarks": _synthetic()}))
     assert report.main([str(path)]) == 0
     assert "kl_normal" in capsys.readouterr().out
+    assert report.main([str(path), "--best"]) == 0
+    assert "70% copy" in capsys.readouterr().out
     path.write_text(json.dumps({"benchmarks": []}))
     assert report.main([str(path)]) == 1
 
