@@ -18,6 +18,7 @@ dominate; their correctness is tests/test_fused.py). ``--benchmark-only`` implie
 ``--benchmark-enable``, so it works when ``--benchmark-disable`` is in the configured addopts.
 """
 import pytest
+import torch
 
 from benchmarks.common import COMPILED_REASON, HEAVY_REASON, Bench, benchmarking
 from benchmarks.machine import MachineLimits
@@ -59,6 +60,7 @@ def limits(pytestconfig):
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     """The run's limits; each fraction against the median of its limit over the run (and the
     fastest call's against the best); the ratios between the variants of each kernel and size."""
+    output_json["torch_threads"] = torch.get_num_threads()  # OMP_NUM_THREADS=1 pytest ... to change it
     lim = config.stash.get(_LIMITS_KEY, None)
     if lim is not None:
         limits = output_json["machine_limits"] = lim.summary()

@@ -126,7 +126,7 @@ def rows(benchmarks, best=False):
 COLUMNS = ["kernel", "variant", "device", "dtype", "size", "median", "vs td", "achieved", "of limit", "peak mem"]
 
 
-def format_table(benchmarks, limits=None, best=False):
+def format_table(benchmarks, limits=None, best=False, threads=None):
     """The whole report as a string (ratios are computed here if the JSON lacks them). ``best``:
     the figures of the fastest calls (see :func:`rows`)."""
     enrich(benchmarks)
@@ -151,6 +151,8 @@ def format_table(benchmarks, limits=None, best=False):
         lines.append("vs td: time / time of the torch.distributions equivalent on the same inputs (< 1: faster): the median ratio of")
         lines.append("       calls timed alternately, back to back; where absent, median / median of the two benchmarks of the run.")
         lines.append("of limit: achieved throughput / the machine's limit, median of its measurements over the same run.")
+    if threads is not None:
+        lines.append(f"torch threads: {threads} (CPU; set with OMP_NUM_THREADS).")
     backends = sorted({str(b["extra_info"]["fused_backend"]) for b in benchmarks if (b.get("extra_info") or {}).get("fused_backend")})
     if backends:
         lines.append(f"ours (fused): impls/fused.py, compiled with {', '.join(backends)}.")
@@ -186,7 +188,7 @@ def main(argv=None):
     if not benchmarks:
         print(f"{args.json}: no benchmarks (was it written with benchmarking disabled?)", file=sys.stderr)
         return 1
-    print(format_table(benchmarks, data.get("machine_limits"), best=args.best))
+    print(format_table(benchmarks, data.get("machine_limits"), best=args.best, threads=data.get("torch_threads")))
     return 0
 
 

@@ -91,9 +91,10 @@ def test_best_table_has_the_fastest_calls_figures():
 
 def test_report_cli(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"benchmarks": _synthetic()}))
+    path.write_text(json.dumps({"benchmarks": _synthetic(), "torch_threads": 2}))
     assert report.main([str(path)]) == 0
-    assert "kl_normal" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kl_normal" in out and "torch threads: 2" in out
     assert report.main([str(path), "--best"]) == 0
     assert "70% copy" in capsys.readouterr().out
     path.write_text(json.dumps({"benchmarks": []}))
@@ -164,4 +165,5 @@ def test_benchmark_only_overrides_benchmark_disable(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     benches = json.loads(out.read_text())["benchmarks"]
     assert len(benches) == 1 and benches[0]["stats"]["median"] > 0
+    assert json.loads(out.read_text())["torch_threads"] == torch.get_num_threads()
     assert benches[0]["extra_info"]["fraction_of_limit"] > 0
