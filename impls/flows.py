@@ -63,17 +63,25 @@ class AffineCoupling(nn.Module):
         return ((1 - mask) * s).flatten(1).sum(1)
 
     def forward(self, x):
-        """x -> (y, log|det dy/dx|)."""
+        """x -> (y, log|det dy/dx|).
+
+        ``where`` picks x on the masked features and x * exp(s) + t (one ``addcmul`` pass) on
+        the others: the same values as the masked sum for a 0/1 mask, in fewer passes.
+        """
         mask = self._mask(x)
         s, t = self.scale_shift(mask * x)
-        y = mask * x + (1 - mask) * (x * torch.exp(s) + t)
+        y = torch.where(mask.bool(), x, torch.addcmul(t, x, torch.exp(s)))
         return y, self.log_det(s, mask)
 
     def inverse(self, y):
-        """y -> x:  x = mask * y + (1 - mask) * (y - t) * exp(-s); s, t from mask * y = mask * x."""
+        """y -> x:  x = mask * y + (1 - mask) * (y - t) * exp(-s); s, t from mask * y = mask * x.
+
+        t is used and dropped before s is computed, so one fewer full-size tensor is live at once.
+        """
         mask = self._mask(y)
-        s, t = self.scale_shift(mask * y)
-        return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
+        y_pass = mask * y
+        x = (y - self.shift_net(y_pass)) * torch.exp(-self.scale_net(y_pass))
+        return torch.where(mask.bool(), y, x)
 
 
 # ----------------------------------------------------------------------------------- masks
