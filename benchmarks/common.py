@@ -114,6 +114,12 @@ def interleaved(fn, reference, device, seconds_hint):
     than 0.2 s). Returns (the median over the pairs of time(fn) / time(reference), the ratio of
     the two fastest calls). On a shared machine the first compares calls taken under the same
     load; the second, the calls least disturbed by other work."""
+    ratio, best, _ = interleaved_times(fn, reference, device, seconds_hint)
+    return ratio, best
+
+
+def interleaved_times(fn, reference, device, seconds_hint):
+    """As :func:`interleaved`, plus the median time of ``reference`` over the pairs (seconds)."""
     reference()  # warm-up
     pairs = []
     for _ in range(9 if seconds_hint < 0.2 else 5):
@@ -125,4 +131,6 @@ def interleaved(fn, reference, device, seconds_hint):
             times.append(time.perf_counter() - t0)
         pairs.append(times)
     ratios = sorted(a / b for a, b in pairs)
-    return ratios[len(ratios) // 2], min(a for a, _ in pairs) / min(b for _, b in pairs)
+    reference_times = sorted(b for _, b in pairs)
+    return (ratios[len(ratios) // 2], min(a for a, _ in pairs) / min(b for _, b in pairs),
+            reference_times[len(reference_times) // 2])

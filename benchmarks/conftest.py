@@ -71,6 +71,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
                 info.update(limit_value=run["median"], fraction_of_limit=info["achieved"] / run["median"])
             if run is not None and info.get("achieved_best") is not None:
                 info.update(limit_best_value=run["best"], fraction_of_limit_best=info["achieved_best"] / run["best"])
+            if run is not None and info.get("floor_achieved") is not None:
+                info["floor_fraction_of_limit"] = info["floor_achieved"] / run["median"]
     enrich(output_json["benchmarks"])
 
 

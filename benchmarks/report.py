@@ -5,8 +5,9 @@ kernel, device, dtype and size, same run, from calls timed alternately; < 1 mean
 of the machine's limit (the median of its measurements over the same run: copy bandwidth for elementwise
 kernels, matmul FLOP/s at the decoder's shapes for the bounds, whichever is closer for the flows),
 peak memory (torch's allocations during one call).
-Below the table: the limits, sample_gaussian's time over that of torch.randn alone (the noise it
-draws; timed alternately), and the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
+Below the table: the limits; each elementwise kernel's time over that of its floor (the noise it
+draws, or its logs and exps alone; timed alternately) and the fraction of the copy bandwidth the
+floor alone reaches; the IWAE peak-memory ratio iw=5000 / iw=50 at the same batch.
 ``--best``: the same from the fastest calls and the best limit measurements (on a shared machine,
 the figures least disturbed by other work).
 """
@@ -159,15 +160,23 @@ def format_table(benchmarks, limits=None, best=False, threads=None):
     for lim in (limits or {}).values():
         lines.append(f"limit: {lim['name']} best {fmt_rate(lim['best'], lim['unit'])}, median {fmt_rate(lim['median'], lim['unit'])} "
                      f"over the run's {lim['n']} measurements ({lim['what']})")
-    randn = {}
+    floors = {}
     for b in benchmarks:
         info = b.get("extra_info") or {}
-        value = info.get("ratio_to_randn_best" if best else "ratio_to_randn")
+        value = info.get("ratio_to_floor_best" if best else "ratio_to_floor")
+        if value is None:  # JSON written before the floors were generalized
+            value = info.get("ratio_to_randn_best" if best else "ratio_to_randn")
         if value is not None:
-            randn.setdefault((info.get("kernel"), info.get("device"), info.get("dtype"), info.get("size")), []).append(
-                f"{info.get('variant')} {value:.2f}")
-    for (kernel, device, dtype, size), figures in sorted(randn.items(), key=str):
-        lines.append(f"{kernel} time / torch.randn alone ({device}, {dtype}, {size}): {', '.join(figures)}")
+            key = (info.get("kernel"), info.get("device"), info.get("dtype"), info.get("size"))
+            entry = floors.setdefault(key, {"what": info.get("floor", "torch.randn alone"), "figures": [], "fraction": None})
+            entry["figures"].append(f"{info.get('variant')} {value:.2f}")
+            if info.get("floor_fraction_of_limit") is not None:
+                entry["fraction"] = info["floor_fraction_of_limit"]
+    for (kernel, device, dtype, size), entry in sorted(floors.items(), key=str):
+        line = f"{kernel} time / {entry['what']} ({device}, {dtype}, {size}): {', '.join(entry['figures'])}"
+        if entry["fraction"] is not None:
+            line += f"; the floor alone reaches {entry['fraction']:.0%} of copy"
+        lines.append(line)
     ratios = iwae_memory_ratios(benchmarks)
     for (variant, device, dtype, batch), ratio in sorted(ratios.items(), key=str):
         lines.append(f"negative_iwae_bound peak memory, iw=5000 / iw=50 at batch {batch} ({variant}, {device}, {dtype}): "

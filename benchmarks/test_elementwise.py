@@ -3,17 +3,21 @@
 Sizes: a batch of 100 x 784 (in cache) and 10240 x 784 = 8.0M elements (32 MiB per float32
 tensor, 64 MiB per float64 one: the inputs of every kernel exceed the 32 MiB L3 of the CI
 machines). The bytes counted are the least any implementation must move: every input read once,
-the output written once; ``sample_gaussian`` also draws the noise, which is compute, not traffic
-(its ``ratio_to_randn`` is its time over that of ``torch.randn`` alone, timed alternately: the
-generator, not memory, bounds it on CPU).
-``log_mean_exp`` reduces over the last dim (784 values a row).
+the output written once. ``log_mean_exp`` reduces over the last dim (784 values a row).
+
+Each kernel also has a **floor**: the work it must do besides moving memory, timed alone on the
+same inputs (``FLOORS``): the noise for ``sample_gaussian`` (``torch.randn``), and for the
+others one compiled pass computing only the kernel's logs and exps. ``ratio_to_floor`` is the
+kernel's time over the floor's (calls timed alternately); ``floor_fraction_of_limit`` is the
+fraction of the copy bandwidth a kernel would reach if it took no longer than its floor. Where
+that is below 50%, the kernel is bound by arithmetic (or the generator), not by memory.
 """
 import pytest
 import torch
 
 import impls
 from benchmarks import baselines as bl
-from benchmarks.common import DEVICES, DTYPES, VARIANTS, interleaved
+from benchmarks.common import DEVICES, DTYPES, VARIANTS, interleaved_times
 from impls import fused
 
 X_DIM = 784
@@ -61,6 +65,27 @@ KERNELS = {
 }
 
 
+FLOORS = {
+    # name: (what the floor computes, function of the kernel's arguments)
+    "sample_gaussian": ("torch.randn alone", lambda m, v: torch.randn(m.shape, dtype=m.dtype, device=m.device)),
+    "log_normal": ("its log alone", lambda x, m, v: torch.log(v).sum(-1)),
+    "kl_normal": ("its two logs alone", lambda qm, qv, pm, pv: (torch.log(pv) - torch.log(qv)).sum(-1)),
+    "log_bernoulli_with_logits": ("its exp and log1p alone", lambda x, logits: torch.log1p(torch.exp(-torch.abs(logits))).sum(-1)),
+    "log_mean_exp": ("its exp alone", lambda x, dim: torch.exp(x).sum(dim)),
+}
+_compiled_floors = {}
+
+
+def _floor(kernel):
+    """(description, function): eager for the generator, compiled (one fused pass) for the rest."""
+    what, fn = FLOORS[kernel]
+    if kernel == "sample_gaussian":
+        return what + " (eager)", fn
+    if kernel not in _compiled_floors:
+        _compiled_floors[kernel] = torch.compile(fn, dynamic=False)
+    return what + " (compiled)", _compiled_floors[kernel]
+
+
 def _implementation(kernel, variant):
     return {
         "ours": getattr(impls, kernel),
@@ -85,11 +110,12 @@ def _run(bench, tensors, kernel, variant, rows, dtype, device):
                         reference=lambda: td(*args))
     assert out.shape == ((rows, X_DIM) if full_output else (rows,))
     assert out.dtype == dtype
-    if kernel == "sample_gaussian" and bench.enabled:
-        # the noise alone: PyTorch's generator, not memory, bounds this kernel on CPU
-        ratio, best = interleaved(lambda: f(*args), lambda: torch.randn(rows, X_DIM, dtype=dtype, device=device),
-                                  device, bench.benchmark.stats.stats.median)
-        bench.benchmark.extra_info.update(ratio_to_randn=ratio, ratio_to_randn_best=best)
+    if bench.enabled:
+        what, floor = _floor(kernel)
+        ratio, best, floor_s = interleaved_times(lambda: f(*args), lambda: floor(*args), device,
+                                                 bench.benchmark.stats.stats.median)
+        bench.benchmark.extra_info.update(floor=what, ratio_to_floor=ratio, ratio_to_floor_best=best,
+                                          floor_seconds=floor_s, floor_achieved=nbytes / floor_s)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -40,6 +40,8 @@ def _synthetic():
         _bench("kl_normal", "naive", 0.008),
         _bench("sample_gaussian", "ours", 0.03, ratio_to_randn=1.125, ratio_to_randn_best=1.05),
         _bench("sample_gaussian", "naive", 0.04, ratio_to_randn=1.5),
+        _bench("log_mean_exp", "ours (fused)", 0.002, floor="its exp alone (compiled)", ratio_to_floor=1.25,
+               ratio_to_floor_best=1.1, floor_fraction_of_limit=0.4),
         _bench("negative_iwae_bound", "ours", 1.0, size="100x784 iw=50", batch=100, iw=50, peak_memory_bytes=100 * 2**20),
         _bench("negative_iwae_bound", "ours", 9.0, size="100x784 iw=5000", batch=100, iw=5000,
                peak_memory_bytes=120 * 2**20, achieved=5e10, achieved_unit="FLOP/s", limit_name="matmul FLOP/s",
@@ -54,7 +56,7 @@ def test_enrich_ratios_are_taken_within_the_same_kernel_and_size():
     assert info["ours"]["ratio_to_naive"] == pytest.approx(0.25)
     assert info["ours (fused)"]["ratio_to_torch_distributions"] == pytest.approx(0.25)
     assert info["torch.distributions"]["ratio_to_torch_distributions"] == pytest.approx(1.0)
-    assert "ratio_to_torch_distributions" not in benches[6]["extra_info"]  # no td variant for that size
+    assert "ratio_to_torch_distributions" not in benches[-1]["extra_info"]  # no td variant for that size
     assert report.iwae_memory_ratios(benches) == {("ours", "cpu", "float32", 100): pytest.approx(1.2)}
 
 
@@ -72,6 +74,8 @@ def test_table_has_one_row_per_benchmark_with_the_figures():
     assert "limit: copy bandwidth best 10 GB/s, median 9 GB/s over the run's 3 measurements" in text
     assert "iw=5000 / iw=50 at batch 100 (ours, cpu, float32): 1.20x" in text
     assert "sample_gaussian time / torch.randn alone (cpu, float32, 8x784): ours 1.12, naive 1.50" in text
+    assert ("log_mean_exp time / its exp alone (compiled) (cpu, float32, 8x784): ours (fused) 1.25; "
+            "the floor alone reaches 40% of copy") in text
 
 
 def test_best_table_has_the_fastest_calls_figures():
@@ -86,6 +90,7 @@ def test_best_table_has_the_fastest_calls_figures():
     fused = next(line for line in lines if line.startswith("kl_normal") and "fused" in line)
     assert " 0.20 " in fused  # the alternately timed fastest calls' ratio
     assert "sample_gaussian time / torch.randn alone (cpu, float32, 8x784): ours 1.05" in text
+    assert "log_mean_exp time / its exp alone (compiled) (cpu, float32, 8x784): ours (fused) 1.10" in text
     assert "60% copy" not in text and "6 GB/s" not in text
 
 
