@@ -76,12 +76,13 @@ class AffineCoupling(nn.Module):
     def inverse(self, y):
         """y -> x:  x = mask * y + (1 - mask) * (y - t) * exp(-s); s, t from mask * y = mask * x.
 
-        t is used and dropped before s is computed, so one fewer full-size tensor is live at once.
+        t is dropped as soon as it is used, so one fewer full-size tensor is live at the exp.
         """
         mask = self._mask(y)
-        y_pass = mask * y
-        x = (y - self.shift_net(y_pass)) * torch.exp(-self.scale_net(y_pass))
-        return torch.where(mask.bool(), y, x)
+        s, t = self.scale_shift(mask * y)
+        x = y - t
+        del t
+        return torch.where(mask.bool(), y, x * torch.exp(-s))
 
 
 # ----------------------------------------------------------------------------------- masks
