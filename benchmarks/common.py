@@ -102,24 +102,18 @@ class Bench:
                         limit_key=key, limit_local_value=value, fraction_of_local_limit=fraction,
                         limit_value=value, fraction_of_limit=fraction)
         if reference is not None and variant != "td":
-            ratio, best = interleaved(call, reference, device, median)
+            ratio, best, _ = interleaved_times(call, reference, device, median)
             info.update(ratio_to_torch_distributions_interleaved=ratio, ratio_to_torch_distributions_best=best)
         if memory:
             info["peak_memory_bytes"] = peak_memory(fn, device)
         return result
 
 
-def interleaved(fn, reference, device, seconds_hint):
+def interleaved_times(fn, reference, device, seconds_hint):
     """``fn`` and ``reference`` timed alternately, back to back: 9 pairs (5 when a call takes more
     than 0.2 s). Returns (the median over the pairs of time(fn) / time(reference), the ratio of
-    the two fastest calls). On a shared machine the first compares calls taken under the same
-    load; the second, the calls least disturbed by other work."""
-    ratio, best, _ = interleaved_times(fn, reference, device, seconds_hint)
-    return ratio, best
-
-
-def interleaved_times(fn, reference, device, seconds_hint):
-    """As :func:`interleaved`, plus the median time of ``reference`` over the pairs (seconds)."""
+    the two fastest calls, the median time of ``reference``). On a shared machine the first
+    compares calls taken under the same load; the second, the calls least disturbed by other work."""
     reference()  # warm-up
     pairs = []
     for _ in range(9 if seconds_hint < 0.2 else 5):
