@@ -64,7 +64,7 @@ class Bench:
         info.update(kernel=kernel, variant=label, device=device, dtype=dtype_name, size=size, size_order=size_order,
                     bytes=nbytes, flops=flops, **extra)
         if variant == "fused":
-            from impls import fused
+            from benchmarks import fused
 
             info["fused_backend"] = fused.backend()
 
@@ -81,7 +81,7 @@ class Bench:
             # the limits right before the timing, under the same conditions
             limits = {k: self.limits.measure(k, device, dtype) for k in kinds}
             if variant == "fused":
-                from impls import fused
+                from benchmarks import fused
 
                 info["fused_backend"] = fused.backend()
         result = bm.pedantic(call, rounds=rounds, iterations=1) if rounds else bm(call)

@@ -156,7 +156,7 @@ def format_table(benchmarks, limits=None, best=False, threads=None):
         lines.append(f"torch threads: {threads} (CPU; set with OMP_NUM_THREADS).")
     backends = sorted({str(b["extra_info"]["fused_backend"]) for b in benchmarks if (b.get("extra_info") or {}).get("fused_backend")})
     if backends:
-        lines.append(f"ours (fused): impls/fused.py, compiled with {', '.join(backends)}.")
+        lines.append(f"ours (fused): benchmarks/fused.py, compiled with {', '.join(backends)}.")
     for lim in (limits or {}).values():
         lines.append(f"limit: {lim['name']} best {fmt_rate(lim['best'], lim['unit'])}, median {fmt_rate(lim['median'], lim['unit'])} "
                      f"over the run's {lim['n']} measurements ({lim['what']})")

@@ -18,7 +18,7 @@ import impls
 from benchmarks import baselines as bl
 from benchmarks.common import DEVICES, DTYPES, VARIANTS
 from benchmarks.machine import decoder_flops, encoder_flops
-from impls import fused
+from benchmarks import fused
 from impls.vae import VAE
 
 IWS = [1, 5, 50, 150, 5000]

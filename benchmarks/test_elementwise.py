@@ -18,7 +18,7 @@ import torch
 import impls
 from benchmarks import baselines as bl
 from benchmarks.common import DEVICES, DTYPES, VARIANTS, interleaved_times
-from impls import fused
+from benchmarks import fused
 
 X_DIM = 784
 SIZES = [pytest.param(100, id="100x784"), pytest.param(10240, id="10240x784")]

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from verify.catalogue import BUGS, plant
-from verify.grading import rubric
-from verify.grading.runner import ROOT, grade
+from grader.catalogue import BUGS, plant
+from grader import rubric
+from grader.runner import ROOT, grade
 
 ALICE = ROOT / "examples" / "class" / "alice"
 CLASS_SIZE = 50

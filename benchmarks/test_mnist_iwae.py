@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from benchmarks.machine import cpu_peak_allocated, decoder_flops, encoder_flops, peak_rss
-from impls.data import MNISTNotFoundError, binarize_static, load_mnist
+from training.data import MNISTNotFoundError, binarize_static, load_mnist
 from impls.vae import VAE
 
 IW, BATCH = 5000, 100

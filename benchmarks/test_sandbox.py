@@ -1,7 +1,7 @@
 """The sandbox's cost: grading the reference sandboxed vs in process, measured in the same run.
 
 Both figures are ``python -m verify grade REFERENCE`` wall times (the reference written out as a
-submission by verify/sandbox/reference.py), alternating sandboxed and in-process
+submission by grader/catalogue/reference.py), alternating sandboxed and in-process
 rounds so that a change in machine load hits both; ``extra_info`` has both series and the ratio of
 their medians (the target is at most 1.5). Seconds
 per call, so ``heavy``: it runs under ``pytest benchmarks/test_sandbox.py --benchmark-only``.
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from verify.grading.runner import ROOT
-from verify.sandbox.reference import write_reference_submission
+from grader.runner import ROOT
+from grader.catalogue.reference import write_reference_submission
 
 ROUNDS = 3
 

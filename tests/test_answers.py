@@ -14,7 +14,7 @@ from verify import loader
 from verify.answers import catalogue, equivalence, source
 from verify.answers.parser import MAX_DEPTH, MAX_LENGTH, ParseError
 from verify.answers.questions import QUESTIONS
-from verify.grading import rubric
+from grader import rubric
 
 # ------------------------------------------------------------------------------ the reference
 

@@ -16,7 +16,7 @@ import torch
 import impls
 from benchmarks import report
 from benchmarks.machine import cpu_peak_supported, peak_memory, peak_rss
-from impls.data import DEFAULT_DIRS, read_idx
+from training.data import DEFAULT_DIRS, read_idx
 from impls.vae import VAE
 
 TEST_IMAGES = DEFAULT_DIRS[0] / "t10k-images-idx3-ubyte.gz"

@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import run_suite
-from verify.catalogue import BUGS, plant
+from grader.catalogue import BUGS, plant
 
 FLOW_TARGETS = {"AffineCoupling", "affine_flow_log_prob"}
 

@@ -1,4 +1,4 @@
-"""The MNIST loader (impls/data.py): IDX parsing on tiny files the tests write (raw and .gz), the
+"""The MNIST loader (training/data.py): IDX parsing on tiny files the tests write (raw and .gz), the
 search order and its error message, the binarizations; the real files when present."""
 import gzip
 import struct
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from impls import data
+from training import data
 
 
 def write_idx(path, array, gz=None):

@@ -1,7 +1,7 @@
 """With the default seed the suite is deterministic: the same failures with the same numbers;
 ``--verify-seed`` re-randomizes them."""
 from conftest import run_suite
-from verify.catalogue import plant
+from grader.catalogue import plant
 
 
 def _messages(run):

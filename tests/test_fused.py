@@ -1,4 +1,4 @@
-"""impls/fused.py gives the reference's results: float64, random inputs, rtol 1e-10.
+"""benchmarks/fused.py gives the reference's results: float64, random inputs, rtol 1e-10.
 
 The sampling functions draw the same noise as the reference under the same seed, so their
 outputs are compared value for value too. The fallback (eager when torch.compile fails) is
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import impls
-from impls import fused
+from benchmarks import fused
 from impls.vae import Decoder, Encoder
 
 RTOL = 1e-10

@@ -27,8 +27,8 @@ import pytest
 
 from conftest import REPO
 from test_grading import GRADESCOPE_SCHEMA
-from verify.catalogue import BUGS
-from verify.gradescope import autograder, bundle
+from grader.catalogue import BUGS
+from grader.gradescope import autograder, bundle
 
 EXAMPLES = REPO / "examples" / "class"
 HOSTILE = Path(__file__).with_name("hostile_gradescope")
@@ -129,8 +129,8 @@ def test_bundle_layout(bundles):
         setup = zf.read("setup.sh").decode()
         rubric = zf.read("rubric.toml").decode()
     assert {"setup.sh", "run_autograder", "requirements.txt", "gradescope.json", "rubric.toml", "pyproject.toml",
-            "verify/__main__.py", "verify/gradescope/autograder.py", "impls/__init__.py",
-            "derivations/__init__.py", "verify/grading/default_rubric.toml"} <= names
+            "verify/__main__.py", "grader/gradescope/autograder.py", "impls/__init__.py",
+            "derivations/__init__.py", "grader/default_rubric.toml"} <= names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "examples/")) or "__pycache__" in n
                 or n.endswith(".pyc")]
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111

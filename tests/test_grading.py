@@ -12,8 +12,8 @@ import pytest
 
 from conftest import REPO
 from verify.answers import NAMES as ANSWER_NAMES
-from verify.grading import reports, rubric
-from verify.grading.runner import score
+from grader import reports, rubric
+from grader.runner import score
 from verify.loader import CONTRACT_NAMES
 
 EXAMPLES = REPO / "examples" / "class"
@@ -94,7 +94,7 @@ def test_example_class_scores_and_diagnoses(class_run):
         assert bugs <= named, f"{name}: feedback should name {bugs}, named {named}"
         feedback = (out / name / "feedback.md").read_text()
         for b in bugs:
-            from verify.catalogue import BUGS
+            from grader.catalogue import BUGS
 
             assert BUGS[b].teaches in feedback
     dave = (out / "dave" / "feedback.md").read_text()

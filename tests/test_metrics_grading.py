@@ -1,12 +1,12 @@
 """Grading a student's reported test-set numbers: ``python -m verify grade-metrics FILE``
-(verify/grading/metrics.py): the file formats, loose names, the rubric's tolerances and relations,
+(grader/metrics.py): the file formats, loose names, the rubric's tolerances and relations,
 and clear errors for bad files and rubrics."""
 import json
 
 import pytest
 
 from verify.__main__ import main as verify_main
-from verify.grading import metrics as gm
+from grader import metrics as gm
 
 GOOD = {"nelbo": 99.6, "kl": 19.3, "rec": 80.3, "iwae_5": 97.54, "iwae_50": 96.24, "iwae_150": 95.92}
 
@@ -32,7 +32,7 @@ def test_canonical_names(key, name):
 
 
 def test_reference_eval_json_passes(tmp_path):
-    """The JSON that python -m impls.train vae writes (flat metrics plus nested config) earns every
+    """The JSON that python -m training.train vae writes (flat metrics plus nested config) earns every
     VAE point; the optional flow metric is 'not reported'."""
     f = tmp_path / "eval.json"
     f.write_text(json.dumps({**GOOD, "model": "vae", "kl_per_dim": [1.0] * 10, "config": {"lr": 0.001}}))
@@ -165,7 +165,7 @@ def test_cli(tmp_path, capsys):
 
 def test_class_rubric_may_carry_metric_tables(tmp_path):
     """A class rubric with [[group]] tables and [[metric]] tables serves both graders."""
-    from verify.grading import rubric as rubric_mod
+    from grader import rubric as rubric_mod
 
     r = tmp_path / "class.toml"
     r.write_text('[[group]]\nname = "KL"\npoints = 10\nchecks = ["kl_normal"]\n\n'

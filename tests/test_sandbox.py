@@ -20,11 +20,11 @@ import torch
 from tests import hostile
 from tests.conftest import run_suite
 from verify import loader
-from verify.catalogue import plant
-from verify.grading import rubric
-from verify.grading.runner import grade
-from verify.sandbox import proxy, wire
-from verify.sandbox.reference import write_reference_submission
+from grader.catalogue import plant
+from grader import rubric
+from grader.runner import grade
+from sandbox import proxy, wire
+from grader.catalogue.reference import write_reference_submission
 
 REPO = Path(__file__).resolve().parents[1]
 ALICE = REPO / "examples" / "class" / "alice"

@@ -1,4 +1,4 @@
-"""Training and evaluation on MNIST (impls/train.py, impls/evaluate.py, impls/mnist_flow.py).
+"""Training and evaluation on MNIST (training/train.py, training/evaluate.py, training/mnist_flow.py).
 
 Short training runs on the real data (skipped when it is absent) keep the training path from
 rotting; the objectives, the bits/dim computation and the usage errors are tested without data."""
@@ -11,14 +11,14 @@ import sys
 import pytest
 import torch
 
-from impls import data as mnist
-from impls import evaluate as ev
-from impls import mnist_flow as mf
-from impls import train
+from training import data as mnist
+from training import evaluate as ev
+from training import mnist_flow as mf
+from training import train
 from impls.bounds import negative_elbo_bound
 from impls.gaussian import kl_normal
 from impls.vae import VAE
-from verify.grading import metrics as gm
+from grader import metrics as gm
 
 
 def _have_mnist():
@@ -29,7 +29,7 @@ def _have_mnist():
         return False
 
 
-needs_mnist = pytest.mark.skipif(not _have_mnist(), reason="MNIST not found (see impls/data.py for where it is looked for)")
+needs_mnist = pytest.mark.skipif(not _have_mnist(), reason="MNIST not found (see training/data.py for where it is looked for)")
 
 
 def _rows(path):
@@ -197,7 +197,7 @@ def test_not_a_checkpoint(tmp_path, capsys):
 
 
 def test_entry_point_prints_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "impls.train", "vae", "--data-dir", str(tmp_path), "--quiet"],
+    r = subprocess.run([sys.executable, "-m", "training.train", "vae", "--data-dir", str(tmp_path), "--quiet"],
                        capture_output=True, text=True, cwd=train.mnist.REPO, timeout=120)
     assert r.returncode == 2 and "MNIST not found" in r.stderr and "Traceback" not in r.stderr
 
@@ -266,7 +266,7 @@ def test_short_realnvp_training(tmp_path, capsys):
 
 @needs_mnist
 def test_collapse_experiment_runs(tmp_path, capsys):
-    from impls import collapse_experiment
+    from training import collapse_experiment
 
     assert collapse_experiment.main(["--iters", "20", "--warmup", "10", "--z-dim", "4", "--test-images", "200",
                                      "--train-images", "2000", "--out", str(tmp_path)]) == 0

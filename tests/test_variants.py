@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run_suite
 from tests.variants.flows import AFFINE_FLOW_VARIANTS, COUPLING_VARIANTS
-from verify.catalogue import write_submission
+from grader.catalogue import write_submission
 
 VARIANTS = Path(__file__).parent / "variants"
 NOT_FLOWS = "not affine_flow and not AffineCoupling"

@@ -42,15 +42,15 @@ class Summary:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "grade":
-        from verify.grading.cli import main as grade_main
+        from grader.cli import main as grade_main
 
         return grade_main(argv[1:])
     if argv and argv[0] == "grade-metrics":
-        from verify.grading.metrics import main as metrics_main
+        from grader.metrics import main as metrics_main
 
         return metrics_main(argv[1:])
     if argv and argv[0] == "gradescope-bundle":
-        from verify.gradescope.bundle import main as bundle_main
+        from grader.gradescope.bundle import main as bundle_main
 
         return bundle_main(argv[1:])
     if argv and argv[0] == "check":

@@ -1,7 +1,7 @@
 """The implementation under test, as the checks see it: the reference, or a submission.
 
-A submission (any layout of ../shared/CONTRACT.md; see ``verify/sandbox/submission.py``) runs in a
-sandboxed worker process and is reached through stand-ins (``verify/sandbox/proxy.py``); with
+A submission (any layout of ../shared/CONTRACT.md; see ``sandbox/submission.py``) runs in a
+sandboxed worker process and is reached through stand-ins (``sandbox/proxy.py``); with
 ``in_process=True`` it is imported here instead (trusted code only). Either way the checks get an
 :class:`Implementation` and ask it for contract names.
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from verify.sandbox.submission import LoadError, load_namespace
+from sandbox.errors import SubmissionError
+from sandbox.submission import LoadError, load_namespace
 
 FUNCTION_NAMES = (
     "sample_gaussian",
@@ -44,10 +45,6 @@ def target_of(test_name: str) -> str | None:
     """The first contract name in the check's name (a check is about one name; some compare two)."""
     names = targets_of(test_name)
     return names[0] if names else None
-
-
-class SubmissionError(AssertionError):
-    """A check could not run the implementation under test; pytest reports it as a failed check."""
 
 
 class Implementation:
@@ -163,7 +160,7 @@ def _reporting(name, fn, impl):
 def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox=None) -> Implementation:
     """The implementation at ``path`` (``None``: the reference in ``impls``, always in process).
 
-    A submission runs in a sandboxed worker process (:mod:`verify.sandbox`) unless ``in_process``,
+    A submission runs in a sandboxed worker process (:mod:`sandbox`) unless ``in_process``,
     which imports it here: only for trusted code (it is faster, and the catalogue's tests use it).
     ``sandbox``: one already launched (:func:`launch`), whose worker started while pytest collected.
     """
@@ -183,7 +180,7 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
             return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES))
         except LoadError as exc:
             return Implementation(label, error=str(exc))
-    from verify.sandbox.proxy import RemoteClass, RemoteFunction, Sandbox
+    from sandbox.proxy import RemoteClass, RemoteFunction, Sandbox
 
     sandbox = (sandbox or Sandbox(p, FUNCTION_NAMES, CLASS_NAMES, limits)).start()
     if sandbox.load_error:
@@ -208,6 +205,6 @@ class _Uncallable:
 
 def launch(path: str | Path, limits=None):
     """Start the sandbox's worker for ``path`` now; pass it to :func:`load` later."""
-    from verify.sandbox.proxy import Sandbox
+    from sandbox.proxy import Sandbox
 
     return Sandbox(Path(path).expanduser(), FUNCTION_NAMES, CLASS_NAMES, limits).launch()

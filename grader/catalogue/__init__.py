@@ -54,11 +54,11 @@ def write_submission(directory: Path, overrides: dict[str, str], comment: str = 
     copied next to ``submission.py`` under other names (``dgm_reference``, ``dgm_bugs``): a
     sandboxed submission may not import ``impls`` or ``verify``. Returns ``directory``.
     """
-    from verify.sandbox.reference import PACKAGE, copy_renamed, write_reference_submission
+    from grader.catalogue.reference import PACKAGE, copy_renamed, write_reference_submission
 
     directory = Path(directory)
     write_reference_submission(directory)
-    copy_renamed(Path(__file__).resolve().parent, directory / "dgm_bugs", {"verify.catalogue": "dgm_bugs", "impls": PACKAGE})
+    copy_renamed(Path(__file__).resolve().parent, directory / "dgm_bugs", {"grader.catalogue": "dgm_bugs", "impls": PACKAGE})
     reference = (directory / "submission.py").read_text(encoding="utf-8")
     lines = [
         f'"""{comment}"""' if comment else '"""Generated submission."""',
@@ -79,4 +79,4 @@ def plant(bug_name: str, directory: Path) -> Path:
 
 
 # The bug modules register on import.
-from verify.catalogue import flows, vae  # noqa: E402,F401
+from grader.catalogue import flows, vae  # noqa: E402,F401

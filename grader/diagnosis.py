@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from verify.catalogue import Bug, bugs_for
+from grader.catalogue import Bug, bugs_for
 
 MAX_CALLS_COMPARED = 3
 

@@ -2,14 +2,14 @@
 
 The homework reports trained-model numbers (negative ELBO, IWAE-k bounds, bits/dim); the CS236
 grader accepts them within tolerances (NELBO 100 +- 2 and the like). FILE is a JSON object (nested
-objects are flattened: ``{"iwae": {"5": 97.7}}`` is ``iwae_5``; ``python -m impls.train`` writes
+objects are flattened: ``{"iwae": {"5": 97.7}}`` is ``iwae_5``; ``python -m training.train`` writes
 such an ``eval.json``), a CSV (``metric,value`` rows, or a header of metric names over rows of which
 the last counts) or a text log of ``name: value`` pairs (the CS236 printout, ``NELBO: 99.4. KL: 19.3.
 Rec: 80.1`` and ``Negative IWAE-5: 97.75``, included). Names are matched loosely: ``NELBO``,
 ``negative_elbo``, ``IWAE-5``, ``niwae_5``, ``Negative IWAE-5`` and ``iwae5`` all mean what they say.
 A bound reported with the other sign (``ELBO: -99.4``) is negated, with a note.
 
-The rubric is TOML (default ``verify/grading/metrics_rubric.toml``; a class rubric may carry the same
+The rubric is TOML (default ``grader/metrics_rubric.toml``; a class rubric may carry the same
 tables beside its ``[[group]]`` ones):
 
     [[metric]]
@@ -355,10 +355,10 @@ def format_report(report: dict, source="") -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m verify grade-metrics", description=__doc__.split("\n\n")[0],
-                                epilog="Accepted files and the rubric format: see verify/grading/metrics.py.")
+                                epilog="Accepted files and the rubric format: see grader/metrics.py.")
     p.add_argument("file", metavar="FILE", help="the student's metrics: JSON, CSV or a text log")
     p.add_argument("--rubric", default=None,
-                   help="TOML with [[metric]] tables (default: verify/grading/metrics_rubric.toml)")
+                   help="TOML with [[metric]] tables (default: grader/metrics_rubric.toml)")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the report as JSON")
     args = p.parse_args(argv)
     try:

@@ -1,6 +1,6 @@
 """What ``run_autograder`` runs for each submission: grade it, and write ``results.json`` whatever happens.
 
-    python -m verify.gradescope.autograder [--root DIR] [--submission PATH] [--results FILE] [--budget S]
+    python -m grader.gradescope.autograder [--root DIR] [--submission PATH] [--results FILE] [--budget S]
 
 (run from the folder holding ``verify/``: ``/autograder/source`` in the bundle). Paths default to
 Gradescope's (``$DGM_GRADESCOPE_ROOT``, default ``/autograder``: ``submission/``,
@@ -16,7 +16,7 @@ then shows the student nothing, so:
    subprocess, with its own time limit inside a budget kept below Gradescope's limit
    (``gradescope.json`` in the bundle; default 90% of Gradescope's default 10 minutes);
 3. when the grader wrote no results (it crashed, was killed, or ran past the budget), the checks
-   the worker finished are scored by the runner's own scoring (:mod:`verify.gradescope.fallback`:
+   the worker finished are scored by the runner's own scoring (:mod:`grader.gradescope.fallback`:
    every other check fails with the reason), and if even that fails, a minimal valid
    ``results.json`` says what happened;
 4. before the final ``results.json`` is written, every process left below this one (the grader,
@@ -324,9 +324,9 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _fallback(python, rubric, problem, worker_tmp, target, work, deadline, seconds) -> dict | None:
-    """Score the checks the worker finished (:mod:`verify.gradescope.fallback`) before ``deadline``."""
+    """Score the checks the worker finished (:mod:`grader.gradescope.fallback`) before ``deadline``."""
     dest = work / "fallback.json"
-    cmd = [python, "-m", "verify.gradescope.fallback", "--reason", problem, "--search", str(worker_tmp),
+    cmd = [python, "-m", "grader.gradescope.fallback", "--reason", problem, "--search", str(worker_tmp),
            "--submission", str(target), "--seconds", f"{seconds:.3f}", "--out", str(dest)]
     cmd += ["--rubric", str(rubric)] if rubric is not None else []
     try:

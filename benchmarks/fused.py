@@ -124,7 +124,7 @@ def _fused(fn):
             state["broken"] = True
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             _status[name] = f"eager ({reason})"
-            warnings.warn(f"impls.fused: torch.compile failed, running {fn.__name__} eagerly ({reason})",
+            warnings.warn(f"benchmarks.fused: torch.compile failed, running {fn.__name__} eagerly ({reason})",
                           RuntimeWarning, stacklevel=2)
             return out
         _status.setdefault(name, "inductor")

@@ -40,11 +40,11 @@ from pathlib import Path
 
 import torch
 
-from verify.loader import SubmissionError
-from verify.sandbox import wire
+from sandbox.errors import SubmissionError
+from sandbox import wire
 
 WORKER = Path(__file__).resolve().with_name("worker.py")
-GRADER_ROOT = Path(__file__).resolve().parents[2]
+GRADER_ROOT = Path(__file__).resolve().parents[1]
 UID_BASE = 2_000_000  # the worker's uid is UID_BASE + the trusted process's pid (unique among live graders)
 SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys", "/dev",
                      "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/filesystems",  # + the worker's own /proc/<pid>

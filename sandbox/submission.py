@@ -9,7 +9,7 @@ Layouts (../shared/CONTRACT.md):
    contract's ``negative_elbo_bound(x, encoder, decoder)`` form: the object is built without its
    ``__init__`` and the checks' networks and prior are plugged in.
 
-This runs where the student code runs: in the sandbox's worker (``verify/sandbox/worker.py``), or
+This runs where the student code runs: in the sandbox's worker (``sandbox/worker.py``), or
 in the checks' own process with ``--in-process``. It imports only the standard library and torch,
 since the worker cannot import the rest of ``verify``.
 """

@@ -1,4 +1,4 @@
-"""pytest plugin for the process that runs the checks: ``-p verify.grading.plugin --grading-out FILE``.
+"""pytest plugin for the process that runs the checks: ``-p grader.plugin --grading-out FILE``.
 
 Writes one JSON line per check as soon as it finishes (so a killed worker still leaves the checks it
 completed): node id, check name, targeted contract names, outcome, the failure message, the
@@ -11,7 +11,7 @@ import json
 import pytest
 
 from verify import loader
-from verify.grading.diagnosis import explain_calls, explain_class
+from grader.diagnosis import explain_calls, explain_class
 
 MAX_MESSAGE = 4000
 

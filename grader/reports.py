@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from verify.grading.rubric import Rubric
-from verify.grading.runner import Check, Result
+from grader.rubric import Rubric
+from grader.runner import Check, Result
 
 FORMATS = ("text", "json", "gradescope", "junit", "csv", "md")
 LIKELY = "Likely cause: your output equals what you get by {teaches}."

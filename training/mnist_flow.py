@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from impls.evaluate import bits_per_dim as _bits
+from training.evaluate import bits_per_dim as _bits
 from impls.flows import LOG_2PI, AffineCoupling, checkerboard_mask, vector_mask
 
 D = 784

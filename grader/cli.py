@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from verify import DEFAULT_SEED
-from verify.grading import reports, rubric as rubric_mod
-from verify.grading.runner import grade
+from grader import reports, rubric as rubric_mod
+from grader.runner import grade
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ the reference that overrides the one method holding the bug; its class name is t
 import torch
 
 from impls.flows import LOG_2PI, AffineCoupling
-from verify.catalogue import bug
+from grader.catalogue import bug
 
 # ------------------------------------------------------------------------ affine_flow_log_prob
 

@@ -1,6 +1,6 @@
 """Grade submissions: run the suite per submission in a worker process, score it with the rubric.
 
-The worker is ``python -m pytest verify/ --submission PATH -p verify.grading.plugin``: the same
+The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin``: the same
 checks as ``pytest verify/``, not a second copy. It writes one JSON line per finished check; a
 check with no line (the worker timed out or died) fails with that reason, and the reports are
 written all the same.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verify import DEFAULT_SEED, loader
-from verify.grading.rubric import Rubric
-from verify.sandbox.submission import _find_cs236_package as find_cs236_package
+from grader.rubric import Rubric
+from sandbox.submission import _find_cs236_package as find_cs236_package
 
 VERIFY_DIR = Path(loader.__file__).resolve().parent
 ROOT = VERIFY_DIR.parent
@@ -89,7 +89,7 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
     out = workdir / "checks.jsonl"
     cmd = _pytest_cmd(select) + ["--submission", str(path), "--verify-seed", str(seed), "--check-timeout",
                            str(check_timeout), "--worker-memory", str(memory_mb),
-                           "-p", "verify.grading.plugin", "--grading-out", str(out)]
+                           "-p", "grader.plugin", "--grading-out", str(out)]
     if in_process:
         cmd.append("--in-process")
     start = time.perf_counter()

@@ -6,7 +6,7 @@ The zip's root (Gradescope unpacks it into ``/autograder/source``) holds:
   ``/autograder/venv`` with the CPU build of torch and the grading dependencies pinned to the
   versions of the machine that built the bundle (``requirements.txt``), checks that the suite
   collects, and makes ``/autograder/source`` readable by root only;
-* ``run_autograder``: run for each submission; ``verify.gradescope.autograder`` grades
+* ``run_autograder``: run for each submission; ``grader.gradescope.autograder`` grades
   ``/autograder/submission`` with ``python -m verify grade`` (so the sandbox confines the
   student's code) and always writes ``/autograder/results/results.json``;
 * ``impls/``, ``derivations/``, ``verify/``, ``pyproject.toml``: this package as source. It is run
@@ -38,11 +38,11 @@ except ModuleNotFoundError:  # Python 3.10
 
 import verify
 from verify import DEFAULT_SEED
-from verify.gradescope.autograder import CONFIG_NAME, GRADESCOPE_DEFAULT_LIMIT_S, default_budget
-from verify.grading import rubric as rubric_mod
+from grader.gradescope.autograder import CONFIG_NAME, GRADESCOPE_DEFAULT_LIMIT_S, default_budget
+from grader import rubric as rubric_mod
 
 ROOT = Path(verify.__file__).resolve().parent.parent
-PACKAGES = ("impls", "derivations", "verify")
+PACKAGES = ("impls", "derivations", "verify", "sandbox", "grader")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 NOT_FOR_GRADING = {"pytest-benchmark", "jsonschema"}  # the benchmarks and the library's own tests
@@ -77,7 +77,7 @@ PY="$VENV/bin/python"
 # may read the Python installation, not this folder). Check that the suite collects, compile it.
 "$PY" -m pytest verify -p no:cacheprovider -o addopts= -q --collect-only > /dev/null \
     || { echo "setup.sh: the checks do not collect with these packages (see above)" >&2; exit 1; }
-"$PY" -m compileall -q impls derivations verify
+"$PY" -m compileall -q impls derivations verify sandbox grader
 # Defence in depth: the reference implementations, the checks and the rubric are root's alone.
 chmod -R go-rwx "$SOURCE"
 echo "dgm-verify @VERSION@ autograder ready: Python $("$PY" -c 'import sys; print(sys.version.split()[0])'), torch $("$PY" -c 'import torch; print(torch.__version__)')"
@@ -85,7 +85,7 @@ echo "dgm-verify @VERSION@ autograder ready: Python $("$PY" -c 'import sys; prin
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this for each submission, as root, in /autograder. It always leaves a valid
-# results/results.json (verify/gradescope/autograder.py says how), within a time budget of
+# results/results.json (grader/gradescope/autograder.py says how), within a time budget of
 # @BUDGET@ s, below the @LIMIT@ s Gradescope allows. For testing elsewhere: DGM_GRADESCOPE_ROOT
 # (default /autograder), DGM_GRADESCOPE_SOURCE (ROOT/source), DGM_GRADESCOPE_SUBMISSION
 # (ROOT/submission), DGM_GRADESCOPE_RESULTS (ROOT/results/results.json), DGM_GRADESCOPE_PYTHON
@@ -96,7 +96,7 @@ RESULTS="${DGM_GRADESCOPE_RESULTS:-$ROOT/results/results.json}"
 PYTHON="${DGM_GRADESCOPE_PYTHON:-$ROOT/venv/bin/python}"
 command -v "$PYTHON" > /dev/null 2>&1 || PYTHON=python3
 export DGM_GRADESCOPE_ROOT="$ROOT" DGM_GRADESCOPE_RESULTS="$RESULTS"
-cd "$SOURCE" && "$PYTHON" -m verify.gradescope.autograder --python "$PYTHON" "$@"
+cd "$SOURCE" && "$PYTHON" -m grader.gradescope.autograder --python "$PYTHON" "$@"
 status=$?
 if [ ! -s "$RESULTS" ]; then  # the Python side could not even start
     mkdir -p "$(dirname "$RESULTS")"

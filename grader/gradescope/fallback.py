@@ -1,11 +1,11 @@
 """Score what was finished when the grader wrote no results (``run_autograder``'s fallback).
 
-    python -m verify.gradescope.fallback --reason TEXT --search DIR --out FILE [--rubric R]
+    python -m grader.gradescope.fallback --reason TEXT --search DIR --out FILE [--rubric R]
 
 Reads the result lines the grading worker left (``checks.jsonl`` files under ``--search``: the
 grader's TMPDIR) and scores them with the runner's own scoring
-(:func:`verify.grading.runner.score`): a check with no line fails with ``not run: REASON``.
-Writes Gradescope's results.json (:func:`verify.grading.reports.gradescope`) to ``--out``.
+(:func:`grader.runner.score`): a check with no line fails with ``not run: REASON``.
+Writes Gradescope's results.json (:func:`grader.reports.gradescope`) to ``--out``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def finished_checks(search: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verify.gradescope.fallback", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m grader.gradescope.fallback", description=__doc__.split("\n\n")[0])
     p.add_argument("--reason", required=True, help="why the grader wrote no results (shown on each check not run)")
     p.add_argument("--search", type=Path, required=True, help="folder holding the worker's checks.jsonl files")
     p.add_argument("--out", type=Path, required=True, help="results.json to write")
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=0.0, help="time spent grading so far")
     args = p.parse_args(argv)
 
-    from verify.grading import reports, rubric as rubric_mod
-    from verify.grading.runner import score
+    from grader import reports, rubric as rubric_mod
+    from grader.runner import score
 
     rub = rubric_mod.load(args.rubric)
     lines = finished_checks(args.search)

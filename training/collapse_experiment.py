@@ -2,9 +2,9 @@
 space, trained plainly, with KL warm-up, with free bits and with both; active units and per-dimension
 KL on the test set.
 
-    python -m impls.collapse_experiment [--z-dim 50] [--iters 10000] [--out out/collapse]
+    python -m training.collapse_experiment [--z-dim 50] [--iters 10000] [--out out/collapse]
 
-Each configuration is ``python -m impls.train vae`` with the options shown in the table (same seed,
+Each configuration is ``python -m training.train vae`` with the options shown in the table (same seed,
 same data order); the table, in Markdown, is printed and written to ``OUT/table.md``.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from impls import train
+from training import train
 
 CONFIGS = [
     ("plain (CS236 objective)", []),
@@ -37,7 +37,7 @@ def _table(rows, z_dim, threshold):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m impls.collapse_experiment", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.collapse_experiment", description=__doc__.split("\n\n")[0])
     p.add_argument("--z-dim", type=int, default=50, help="latent dimensions (default 50)")
     p.add_argument("--iters", type=int, default=10000, help="training iterations per configuration (default 10000)")
     p.add_argument("--warmup", type=int, default=5000, help="KL warm-up iterations (default 5000)")
@@ -58,7 +58,7 @@ def main(argv=None):
                   "--train-images", args.train_images] + opts
         if args.data_dir:
             argv_i += ["--data-dir", args.data_dir]
-        print(f"== {name}: python -m impls.train {' '.join(argv_i)}", flush=True)
+        print(f"== {name}: python -m training.train {' '.join(argv_i)}", flush=True)
         rc = train.main(argv_i)
         if rc:
             return rc

@@ -1,6 +1,6 @@
 """The sandbox worker: the only process that runs student code.
 
-Started by :class:`verify.sandbox.proxy.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
+Started by :class:`sandbox.proxy.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
 fresh session, with a scrubbed environment, stdin closed and stdout/stderr going to a capped log
 file. It confines itself (``confine.py``), imports the submission from its private copy, reports
 the contract names it found, and then serves requests on the socket until told to exit:
@@ -39,7 +39,7 @@ def _sibling(name):
     return module
 
 
-BLOCKED_PACKAGES = ("impls", "verify", "derivations")
+BLOCKED_PACKAGES = ("impls", "verify", "derivations", "sandbox", "grader", "training", "benchmarks")
 RETAINED_CALLS = 64
 PREIMPORTS = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.distributions", "torch.autograd",
               "torch.autograd.functional", "math", "functools", "itertools")

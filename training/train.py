@@ -1,8 +1,8 @@
 """Train the reference models on MNIST and evaluate them on the test set.
 
-    python -m impls.train vae     [--iters 20000] [--out out/vae] [--data-dir DIR] ...
-    python -m impls.train realnvp [--iters 4000] [--minutes 19] [--out out/realnvp] ...
-    python -m impls.train eval-vae out/vae/checkpoint.pt [--ll-samples 5000]
+    python -m training.train vae     [--iters 20000] [--out out/vae] [--data-dir DIR] ...
+    python -m training.train realnvp [--iters 4000] [--minutes 19] [--out out/realnvp] ...
+    python -m training.train eval-vae out/vae/checkpoint.pt [--ll-samples 5000]
 
 ``vae``: the CS236 configuration (z = 10, 784-300-300 ELU MLPs, Adam 1e-3, batch 100, 20,000
 iterations, dynamic binarization), optionally with KL warm-up and free bits. Writes, under ``--out``:
@@ -11,7 +11,7 @@ against iterations), ``samples.png`` (8 x 8 samples), ``eval.json`` (test metric
 binarized test set) and prints them beside the homework's numbers.
 
 ``realnvp``: a RealNVP of affine couplings with binary masks on dequantized, logit-transformed
-MNIST (impls/mnist_flow.py). Writes ``metrics.csv``, ``checkpoint.pt``, ``curves.png``,
+MNIST (training/mnist_flow.py). Writes ``metrics.csv``, ``checkpoint.pt``, ``curves.png``,
 ``samples.png`` (4 x 4) and ``eval.json`` (test bits/dim).
 
 Every run is deterministic in ``--seed`` (on one machine and thread count). Exit code 2 for a usage
@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from impls import data as mnist
-from impls import evaluate as ev
+from training import data as mnist
+from training import evaluate as ev
 from impls.bernoulli import log_bernoulli_with_logits
 from impls.bounds import negative_elbo_bound
 from impls.gaussian import sample_gaussian
@@ -128,7 +128,7 @@ def _load_checkpoint(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file
-        raise UsageError(f"{path}: not a checkpoint of impls.train ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"{path}: not a checkpoint of training.train ({type(exc).__name__}: {exc})") from None
 
 
 # --------------------------------------------------------------------------------- VAE
@@ -276,7 +276,7 @@ def eval_vae(args):
 
 # ------------------------------------------------------------------------------ RealNVP
 def train_realnvp(args):
-    from impls import mnist_flow as mf
+    from training import mnist_flow as mf
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -420,7 +420,7 @@ def _vae_eval_options(p):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m impls.train", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{vae,realnvp,eval-vae}")
     v = sub.add_parser("vae", help="train the CS236 VAE, then evaluate it on the test set")
@@ -442,7 +442,7 @@ def parser():
     _vae_eval_options(v)
 
     e = sub.add_parser("eval-vae", help="evaluate a VAE checkpoint on the test set")
-    e.add_argument("checkpoint", help="checkpoint.pt written by 'python -m impls.train vae'")
+    e.add_argument("checkpoint", help="checkpoint.pt written by 'python -m training.train vae'")
     e.add_argument("--out", default=None, help="JSON to write (default: eval.json next to the checkpoint)")
     e.add_argument("--data-dir", default=None, help="folder of the MNIST IDX files")
     e.add_argument("--eval-seed", type=int, default=0, help="seed of the static binarization and estimates (default 0)")
