@@ -11,6 +11,7 @@ import json
 import pytest
 
 from verify import loader
+from verify.contract import CLASS_NAMES, graded_names
 from grader.diagnosis import explain_calls, explain_class
 
 MAX_MESSAGE = 4000
@@ -21,11 +22,12 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_finish(session):
-    """First line: every check this run will report on (the grader fails the ones with no result)."""
+    """First line: every check this run will report on, with what it grades (the grader fails the ones with no result)."""
     path = session.config.getoption("--grading-out")
     if path is not None:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"collected": [item.nodeid for item in session.items]}) + "\n")
+            f.write(json.dumps({"collected": [item.nodeid for item in session.items],
+                                "targets": {item.nodeid: list(graded_names(item)) for item in session.items}}) + "\n")
 
 
 def pytest_sessionfinish(session):
@@ -74,7 +76,7 @@ def _diagnose(item, target):
     impl = item.funcargs.get("impl")
     if impl is None or target is None or not impl.has(target):
         return None
-    if target in loader.CLASS_NAMES:
+    if target in CLASS_NAMES:
         bug = explain_class(target, impl.raw(target), loader.load(None).raw(target))
     else:
         bug = explain_calls(target, impl.calls or [], loader.load(None).raw(target))
@@ -96,7 +98,7 @@ def pytest_runtest_makereport(item, call):
     path = item.config.getoption("--grading-out")
     if path is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
-    targets = loader.targets_of(getattr(item, "originalname", item.name))
+    targets = list(graded_names(item))
     record = {
         "nodeid": item.nodeid,
         "name": item.name.removeprefix("test_"),

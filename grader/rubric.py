@@ -10,7 +10,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from verify.loader import CONTRACT_NAMES
+from verify.contract import CONTRACT_NAMES
 
 DEFAULT = Path(__file__).with_name("default_rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")

@@ -60,16 +60,23 @@ class Result:
 
 
 @functools.lru_cache(maxsize=4)
-def expected_checks(select: str | None = None) -> tuple[str, ...]:
-    """Node ids of every check the suite runs, collected without any submission (used only when a
-    worker died before reporting its own collection)."""
-    proc = subprocess.run(
-        _pytest_cmd(select) + ["--collect-only"], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
-    ids = tuple(line.strip() for line in proc.stdout.splitlines() if "::" in line)
-    if not ids:
+def expected_checks(select: str | None = None) -> dict[str, list[str]]:
+    """Every check the suite runs, with the names it grades, collected without any submission (used
+    only when a worker died before reporting its own collection)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "collected.jsonl"
+        proc = subprocess.run(_pytest_cmd(select) + ["--collect-only", "-p", "grader.plugin", "--grading-out", str(out)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        line = json.loads(out.read_text(encoding="utf-8").splitlines()[0]) if out.exists() else {}
+    if not line.get("collected"):
         raise RuntimeError(f"could not collect the checks:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return ids
+    return _targets_by_id(line)
+
+
+def _targets_by_id(collection: dict) -> dict[str, list[str]]:
+    """The plugin's collection line as {node id: names it grades}, in collection order."""
+    targets = collection.get("targets", {})
+    return {nodeid: targets.get(nodeid, []) for nodeid in collection["collected"]}
 
 
 def _pytest_cmd(select: str | None = None) -> list[str]:
@@ -123,8 +130,8 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
 def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float,
           select: str | None = None) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
-    collected = next((d["collected"] for d in lines if "collected" in d), None)
-    expected = collected if collected is not None else expected_checks(select)
+    collection = next((d for d in lines if "collected" in d), None)
+    expected = _targets_by_id(collection) if collection is not None else expected_checks(select)
     by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
     checks = []
     for nodeid in expected:
@@ -132,7 +139,7 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
         if d is None:
             name = nodeid.split("::")[-1]
             d = {"nodeid": nodeid, "name": name.removeprefix("test_"), "outcome": "failed",
-                 "targets": loader.targets_of(name.split("[")[0]),
+                 "targets": expected[nodeid],
                  "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
         checks.append(Check(
             nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],

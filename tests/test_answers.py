@@ -10,7 +10,7 @@ import sympy as sp
 
 from conftest import REPO, run_suite
 from verify import answers as wa
-from verify import loader
+from verify.contract import ANSWER_NAMES, MARKER
 from verify.answers import catalogue, equivalence, source
 from verify.answers.parser import MAX_DEPTH, MAX_LENGTH, ParseError
 from verify.answers.questions import QUESTIONS
@@ -350,13 +350,16 @@ def test_example_class_answers():
 
 # ------------------------------------------------------------------------------ grader mapping
 def test_written_answer_checks_have_their_group_and_tag():
+    import verify.test_written_answers as checks
+
     r = rubric.load()
     for n in wa.NAMES:
         test = f"test_written_answer_{n}"
-        assert loader.targets_of(test) == [n]  # the answer's name is the check's target and tag
-        group = r.group_of({"name": test.removeprefix("test_"), "targets": loader.targets_of(test)})
+        marks = [m for m in getattr(checks, test).pytestmark if m.name == MARKER]
+        assert [m.args for m in marks] == [(n,)]  # the answer's name is the check's target and tag
+        group = r.group_of({"name": test.removeprefix("test_"), "targets": [n]})
         assert group is not None and group.name == "written answers" and group.partial_credit
-    assert set(loader.ANSWER_NAMES) == set(wa.NAMES)
+    assert set(ANSWER_NAMES) == set(wa.NAMES)
     assert r.max_score == 100
 
 

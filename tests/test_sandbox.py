@@ -20,6 +20,7 @@ import torch
 from tests import hostile
 from tests.conftest import run_suite
 from verify import loader
+from verify.contract import CLASS_NAMES, CONTRACT_NAMES, FUNCTION_NAMES
 from grader.catalogue import plant
 from grader import rubric
 from grader.runner import grade
@@ -100,7 +101,7 @@ def test_hostile_act_is_contained(hostile_class, h):
     wrong = []
     for c in result.checks:
         # ALL: every check of the code (the written answers are read from answers.py as text, not run)
-        touched = bool(set(c.targets) & set(loader.CONTRACT_NAMES)) if h.fails == hostile.ALL else \
+        touched = bool(set(c.targets) & set(CONTRACT_NAMES)) if h.fails == hostile.ALL else \
             bool(set(c.targets) & h.fails)
         expected = "failed" if touched else "passed"
         if c.outcome != expected:
@@ -175,7 +176,7 @@ def log_mean_exp(x, dim):
 def test_worker_confinement_seen_from_inside(tmp_path):
     sub = tmp_path / "probe.py"
     sub.write_text(PROBE.replace("REPO", str(REPO)))
-    sandbox = proxy.Sandbox(sub, loader.FUNCTION_NAMES, loader.CLASS_NAMES).start()
+    sandbox = proxy.Sandbox(sub, FUNCTION_NAMES, CLASS_NAMES).start()
     try:
         assert sandbox.load_error is None, sandbox.load_error
         uid, read_repo, write_tmp, fork, connect, parent_cmdline = proxy.RemoteFunction(sandbox, "log_mean_exp")(

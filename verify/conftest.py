@@ -21,6 +21,7 @@ import torch
 from hypothesis import Phase, settings
 
 from verify import DEFAULT_SEED, loader
+from verify.contract import CONTRACT_NAMES, MARKER, graded_names
 
 
 settings.register_profile(
@@ -50,6 +51,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stochastic: a statistical check with a stated false-failure rate")
+    config.addinivalue_line("markers", f"{MARKER}(name, ...): the contract name a check grades (verify/contract.py)")
     config._dgm_sandbox = None
     path = config.getoption("--submission", None)
     if path is not None and not config.getoption("--in-process") and Path(path).expanduser().exists():
@@ -76,6 +78,8 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # the reports carry what each check grades (the summary, the grader)
+        item.user_properties.append((MARKER, graded_names(item)))
     if config.getoption("--device") == "cuda" and not torch.cuda.is_available():
         skip = pytest.mark.skip(reason="--device cuda was asked for, but torch.cuda.is_available() is False")
         for item in items:
@@ -94,8 +98,8 @@ def pytest_pyfunc_call(pyfuncitem):
     __tracebackhide__ = True
     impl = pyfuncitem.funcargs.get("impl")
     if impl is not None:
-        for name in loader.targets_of(pyfuncitem.originalname):
-            if name in loader.CONTRACT_NAMES:
+        for name in graded_names(pyfuncitem):
+            if name in CONTRACT_NAMES:
                 impl.require(name)
 
 

@@ -17,35 +17,8 @@ from pathlib import Path
 import torch
 
 from sandbox.errors import SubmissionError
+from verify.contract import CLASS_NAMES, CONTRACT_NAMES, FUNCTION_NAMES
 from sandbox.submission import LoadError, load_namespace
-
-FUNCTION_NAMES = (
-    "sample_gaussian",
-    "log_normal",
-    "log_normal_mixture",
-    "kl_normal",
-    "log_bernoulli_with_logits",
-    "log_mean_exp",
-    "negative_elbo_bound",
-    "negative_iwae_bound",
-    "affine_flow_log_prob",
-)
-CLASS_NAMES = ("AffineCoupling",)
-CONTRACT_NAMES = FUNCTION_NAMES + CLASS_NAMES
-ANSWER_NAMES = ("KL_GAUSSIAN", "AFFINE_FLOW_DENSITY", "COUPLING_LOG_DET")  # strings in answers.py (verify/answers)
-
-def targets_of(test_name: str) -> list[str]:
-    """The contract names (or written answers) a check targets, as its test function's name spells them."""
-    found = [n for n in CONTRACT_NAMES + ANSWER_NAMES if n in test_name]
-    found = [n for n in found if not any(n != o and n in o for o in found)]  # log_normal in log_normal_mixture
-    return sorted(found, key=test_name.index)
-
-
-def target_of(test_name: str) -> str | None:
-    """The first contract name in the check's name (a check is about one name; some compare two)."""
-    names = targets_of(test_name)
-    return names[0] if names else None
-
 
 class Implementation:
     """The implementation under test, reached by contract name: ``impl.kl_normal(...)``.

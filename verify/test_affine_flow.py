@@ -16,6 +16,9 @@ from scipy import integrate, stats
 
 from derivations import affine_flow as derivation
 from verify.assertions import assert_close, check_tensor, fmt
+from verify.contract import grades
+
+pytestmark = grades('affine_flow_log_prob')
 
 finite = dict(allow_nan=False, allow_infinity=False)
 locations = st.floats(-50.0, 50.0, **finite)

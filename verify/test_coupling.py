@@ -19,6 +19,9 @@ from torch import nn
 
 from derivations import coupling as derivation
 from verify.assertions import as_numpy, assert_close, check_tensor, fmt
+from verify.contract import grades
+
+pytestmark = grades('AffineCoupling')
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 INVERSE_TOL = {torch.float64: 1e-10, torch.float32: 1e-4}

@@ -9,6 +9,9 @@ from hypothesis.extra import numpy as hnp
 from verify import oracles
 from verify.assertions import assert_close, check_tensor
 from verify.strategies import reals, shapes
+from verify.contract import grades
+
+pytestmark = grades('log_bernoulli_with_logits')
 
 
 def _t(a, device, dtype=torch.float64):

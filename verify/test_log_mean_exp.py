@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 from verify import oracles
 from verify.assertions import assert_close, check_tensor
 from verify.strategies import reals
+from verify.contract import grades
+
+pytestmark = grades('log_mean_exp')
 
 
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3), data=st.data())

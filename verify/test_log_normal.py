@@ -4,6 +4,7 @@ import pytest
 import torch
 from hypothesis import given
 
+from verify.contract import grades
 from verify import oracles
 from verify.assertions import as_numpy, assert_close, check_tensor
 from verify.strategies import gaussian_args, reals, shapes, variances
@@ -14,6 +15,7 @@ def _t(a, device, dtype=torch.float64):
     return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
 
 
+@grades('log_normal')
 @given(args=gaussian_args(n=1), x_seed=st.integers(0, 2**31))
 def test_log_normal_matches_closed_form(impl, device, args, x_seed):
     shape, (m, v) = args
@@ -29,6 +31,7 @@ def test_log_normal_matches_closed_form(impl, device, args, x_seed):
     [((6, 4), (1, 4), (1, 4)), ((3, 6, 4), (6, 4), (6, 4)), ((5, 4), (1,), (1,)), ((2, 1, 4), (1, 3, 4), (3, 1))],
     ids=["row-params", "samples-batch", "prior-of-shape-1", "outer"],
 )
+@grades('log_normal')
 def test_log_normal_broadcasting(impl, device, rng, x_shape, m_shape, v_shape):
     x, m = rng.normal(size=x_shape), rng.normal(size=m_shape)
     v = rng.uniform(0.2, 3, size=v_shape)
@@ -38,6 +41,7 @@ def test_log_normal_broadcasting(impl, device, rng, x_shape, m_shape, v_shape):
     assert_close(out, expected, f"log_normal(x{x_shape}, m{m_shape}, v{v_shape}) with broadcasting", rtol=1e-10)
 
 
+@grades('log_normal')
 def test_log_normal_float32_extreme_variances(impl, device, rng):
     """float32 in, float32 out; variances 1e-6 .. 1e6 stay finite and accurate (rtol 1e-5 of the terms)."""
     v = 10.0 ** np.linspace(-6, 6, 13)[None, :].repeat(8, 0)
@@ -51,6 +55,7 @@ def test_log_normal_float32_extreme_variances(impl, device, rng):
                  "Inputs: one row of 13 dims with v = 1e-6, 1e-5, ..., 1e6.", rtol=0, atol=float(2e-6 * scale.max()))
 
 
+@grades('log_normal_mixture')
 @given(z_shape=shapes, k=st.integers(1, 5), shared=st.booleans(), data=st.data())
 def test_log_normal_mixture_matches_closed_form(impl, device, z_shape, k, shared, data):
     b, d = z_shape
@@ -63,6 +68,7 @@ def test_log_normal_mixture_matches_closed_form(impl, device, z_shape, k, shared
                  f"Inputs: z = {z.tolist()}, m = {m.tolist()}, v = {v.tolist()}", rtol=1e-10, atol=1e-10)
 
 
+@grades('log_normal_mixture')
 def test_log_normal_mixture_far_components_stay_finite(impl, device):
     """Components whose log densities are about -1e4: the mixture must not underflow to -inf."""
     z = torch.zeros(3, 2, dtype=torch.float64, device=device)

@@ -21,6 +21,9 @@ from verify import oracles
 from verify.assertions import as_numpy, assert_close, check_tensor
 from verify.models import BoundedModel, ConjugateModel, MLPDecoder, MLPEncoder, Recorder
 from verify.stats import ALPHA_CHECK, assert_distributed, assert_independent_standard_pairs, hoeffding_radius
+from verify.contract import grades
+
+pytestmark = grades('negative_iwae_bound')
 
 X_DIM, Z_DIM = 6, 2
 
@@ -195,6 +198,7 @@ def test_negative_iwae_bound_converges_towards_log_px(impl, device):
             )
 
 
+@grades('negative_iwae_bound', 'negative_elbo_bound')
 @pytest.mark.stochastic
 def test_negative_iwae_bound_iw1_matches_negative_elbo_bound_in_mean(impl, device):
     """L_1 and -nelbo share their expectation (not their distribution: CLARIFICATIONS.md). Here q = p(z),

@@ -5,6 +5,9 @@ import torch
 
 from verify.assertions import as_numpy, assert_close, check_tensor
 from verify.stats import ALPHA_CHECK, assert_distributed, assert_independent_standard_pairs
+from verify.contract import grades
+
+pytestmark = grades('sample_gaussian')
 
 
 def _params(rng, shape, device, dtype=torch.float64, log10_v=(-3, 3)):

@@ -17,7 +17,7 @@ PACKAGE = "dgm_reference"
 
 def write_reference_submission(folder: Path) -> Path:
     """``folder`` with ``submission.py`` and ``dgm_reference/``; returns ``folder``."""
-    from verify.loader import CONTRACT_NAMES
+    from verify.contract import CONTRACT_NAMES
 
     package = Path(folder) / PACKAGE
     copy_renamed(IMPLS, package, {"impls": PACKAGE}, ("__init__",) + MODULES)
