@@ -8,42 +8,15 @@ teaches, and carries the buggy implementation (``fn``). The catalogue is used tw
 * the grader runs the bugs of a failed check's target on the same inputs and names the one whose
   outputs match the submission's.
 
-Bugs register themselves with the :func:`bug` decorator in the modules of this package.
+Bugs register themselves with the :func:`bug` decorator (``registry.py``) in the modules of this package.
 """
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-
-@dataclass(frozen=True)
-class Bug:
-    name: str
-    target: str
-    teaches: str
-    fn: Callable
-
-
-BUGS: dict[str, Bug] = {}
-
-
-def bug(target: str, teaches: str):
-    """Register the decorated function (or class) as a planted bug in ``target``."""
-
-    def register(fn):
-        name = fn.__name__
-        if name in BUGS:
-            raise ValueError(f"duplicate bug name {name}")
-        BUGS[name] = Bug(name=name, target=target, teaches=teaches, fn=fn)
-        return fn
-
-    return register
-
-
-def bugs_for(target: str) -> list[Bug]:
-    return [b for b in BUGS.values() if b.target == target]
+from grader.catalogue import flows, vae  # noqa: F401  (the bug modules register on import)
+from grader.catalogue.registry import BUGS, Bug, bug, bugs_for  # noqa: F401
 
 
 def write_submission(directory: Path, overrides: dict[str, str], comment: str = "") -> Path:
@@ -77,6 +50,3 @@ def plant(bug_name: str, directory: Path) -> Path:
     teaches = textwrap.shorten(b.teaches, 200)
     return write_submission(directory, {b.target: f'_BUGS["{b.name}"].fn'}, f"Planted bug {b.name}: {teaches}")
 
-
-# The bug modules register on import.
-from grader.catalogue import flows, vae  # noqa: E402,F401

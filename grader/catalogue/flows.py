@@ -6,7 +6,7 @@ the reference that overrides the one method holding the bug; its class name is t
 import torch
 
 from impls.flows import LOG_2PI, AffineCoupling
-from grader.catalogue import bug
+from grader.catalogue.registry import bug
 
 # ------------------------------------------------------------------------ affine_flow_log_prob
 
