@@ -403,24 +403,39 @@ def judge(name: str, answer: str, timeout: float = TIMEOUT) -> Verdict:
     kinds = [k for k, _ in messages]
     head = f"{name} = {_quote(answer)}"
     if "numeric-equal" in kinds:
-        if "proved" in kinds:
-            return Verdict(name, answer, True, f"{head}: equivalent to the derived closed form (SymPy simplifies "
-                                              "the difference to 0)", "simplification", messages)
-        detail = dict(messages)["numeric-equal"]
-        why = ("SymPy's simplification did not reach 0" if "not-proved" in kinds
-               else f"SymPy's simplification did not finish within {timeout:g} s")
-        return Verdict(name, answer, True, f"{head}: equivalent to the derived closed form ({detail}; {why})",
-                       "numbers", messages)
+        return Verdict(name, answer, True, *_equivalent(head, messages, timeout), messages)
     if "numeric-differ" not in kinds:
-        error = next((t for k, t in messages if k == "error"), None)
-        reason = error or f"it could not be evaluated within {timeout:g} s; write it in a simpler form"
-        return Verdict(name, answer, False, f"{head} could not be compared with the derived closed form: {reason}",
-                       "timeout" if error is None else "error", messages)
+        return Verdict(name, answer, False, *_not_compared(head, messages, timeout), messages)
+    message = _difference(head, question, messages, timed_out, timeout)
+    return Verdict(name, answer, False, message, "numbers", messages)
+
+
+def _equivalent(head: str, messages: list, timeout: float) -> tuple[str, str]:
+    """(message, how) for an answer equal to the closed form at every point: proved, or by the numbers."""
+    kinds = [k for k, _ in messages]
+    if "proved" in kinds:
+        return (f"{head}: equivalent to the derived closed form (SymPy simplifies the difference to 0)",
+                "simplification")
+    detail = dict(messages)["numeric-equal"]
+    why = ("SymPy's simplification did not reach 0" if "not-proved" in kinds
+           else f"SymPy's simplification did not finish within {timeout:g} s")
+    return f"{head}: equivalent to the derived closed form ({detail}; {why})", "numbers"
+
+
+def _not_compared(head: str, messages: list, timeout: float) -> tuple[str, str]:
+    """(message, how) for an answer that could not be evaluated: the error, or the time limit."""
+    error = next((t for k, t in messages if k == "error"), None)
+    reason = error or f"it could not be evaluated within {timeout:g} s; write it in a simpler form"
+    return (f"{head} could not be compared with the derived closed form: {reason}",
+            "timeout" if error is None else "error")
+
+
+def _difference(head: str, question, messages: list, timed_out: bool, timeout: float) -> str:
+    """The message for an answer that differs: the explanations and observations (else where it differs)."""
     explanations = [t for k, t in messages if k == "explain"]
     observations = [t for k, t in messages if k == "observe"]
     numeric = dict(messages)["numeric-differ"]
     parts = explanations + observations + ([numeric] if not explanations else [])
     if timed_out:
         parts.append(f"(the diagnosis did not finish within {timeout:g} s)")
-    message = f"{head} is not equivalent to the derived closed form of {question.title}: " + "; ".join(parts)
-    return Verdict(name, answer, False, message, "numbers", messages)
+    return f"{head} is not equivalent to the derived closed form of {question.title}: " + "; ".join(parts)

@@ -119,37 +119,52 @@ def _normalize(text: str) -> str:
     return text
 
 
+_SINGLE = {"+": ("OP", "+"), "-": ("OP", "-"), "*": ("OP", "*"), "/": ("OP", "/"), "^": ("OP", "**"),
+           "(": ("LP", "("), ")": ("RP", ")"), ",": ("COMMA", ",")}
+
+
 def _scan_one(text: str, i: int) -> tuple[Token, int]:
     """One plain token at ``text[i]`` (not whitespace): (token, next index)."""
     c = text[i]
     if c.isdigit() or (c == "." and i + 1 < len(text) and text[i + 1].isdigit()):
-        m = _NUMBER.match(text, i)
-        lit = m.group(0)
-        if len(lit) > MAX_LITERAL:
-            raise _refuse(f"the number {lit[:20]}... is too long ({len(lit)} characters; at most {MAX_LITERAL})", i)
-        if m.group(2) and abs(int(m.group(2)[1:])) > MAX_SCI_EXPONENT:
-            raise _refuse(f"the number {lit} is too large or too small (decimal exponent above {MAX_SCI_EXPONENT})", i)
-        return Token("NUM", lit, i), m.end()
+        return _scan_number(text, i)
     if c.isalpha() or c == "_":
-        m = _NAME.match(text, i)
-        if m is None:
-            raise _refuse(f"the character {c!r} is not allowed", i)
-        name = m.group(0)
-        if name.startswith("_") or keyword.iskeyword(name):  # __import__, __class__, lambda, import, for
-            raise _refuse(_unknown_name(name, {}, ""), i)
-        return Token("NAME", name, i), m.end()
+        return _scan_name(text, i)
+    return _scan_symbol(text, i)
+
+
+def _scan_number(text: str, i: int) -> tuple[Token, int]:
+    """A number literal at ``text[i]``, refused when too long or its decimal exponent too large."""
+    m = _NUMBER.match(text, i)
+    lit = m.group(0)
+    if len(lit) > MAX_LITERAL:
+        raise _refuse(f"the number {lit[:20]}... is too long ({len(lit)} characters; at most {MAX_LITERAL})", i)
+    if m.group(2) and abs(int(m.group(2)[1:])) > MAX_SCI_EXPONENT:
+        raise _refuse(f"the number {lit} is too large or too small (decimal exponent above {MAX_SCI_EXPONENT})", i)
+    return Token("NUM", lit, i), m.end()
+
+
+def _scan_name(text: str, i: int) -> tuple[Token, int]:
+    """A name at ``text[i]``; names starting with '_' and Python keywords are refused here."""
+    m = _NAME.match(text, i)
+    if m is None:
+        raise _refuse(f"the character {text[i]!r} is not allowed", i)
+    name = m.group(0)
+    if name.startswith("_") or keyword.iskeyword(name):  # __import__, __class__, lambda, import, for
+        raise _refuse(_unknown_name(name, {}, ""), i)
+    return Token("NAME", name, i), m.end()
+
+
+def _scan_symbol(text: str, i: int) -> tuple[Token, int]:
+    """An operator, a parenthesis or a comma at ``text[i]``; any other character is refused with why."""
+    c = text[i]
     if text.startswith("**", i):
         return Token("OP", "**", i), i + 2
     if text.startswith("//", i):
         raise _refuse("'//' (floor division) is not allowed", i)
-    if c in "+-*/^":
-        return Token("OP", "**" if c == "^" else c, i), i + 1
-    if c == "(":
-        return Token("LP", c, i), i + 1
-    if c == ")":
-        return Token("RP", c, i), i + 1
-    if c == ",":
-        return Token("COMMA", c, i), i + 1
+    if c in _SINGLE:
+        kind, tok = _SINGLE[c]
+        return Token(kind, tok, i), i + 1
     if c in _FORBIDDEN:
         raise _refuse(_FORBIDDEN[c], i)
     raise _refuse(f"the character {c!r} is not allowed", i)
@@ -172,16 +187,29 @@ def plain_tokens(text: str) -> list[Token]:
 # ------------------------------------------------------------------------------------------ LaTeX
 _LATEX_NAMES = {"mu": "mu", "sigma": "sigma", "pi": "pi", "log": "log", "ln": "log", "exp": "exp"}
 _LATEX_SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits"}
+_LATEX_FRACTIONS = {"frac", "dfrac", "tfrac"}
 _LATEX_TIMES = {"cdot", "times", "ast"}
 _LATEX_SIZES = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "biggl", "biggr", "bigg", "Bigg"}
 _LATEX_TEXT = {"mathrm", "operatorname", "text", "mathit", "mathnormal", "textrm"}
+_LATEX_TEXT_WORDS = ("exp", "log", "ln", "Abs", "abs", "sqrt")  # \mathrm{e} and \mathrm{E} are E
+_LATEX_DELIMITERS = {"{": "(", "}": ")", "|": "|", "lbrace": "(", "rbrace": ")", "vert": "|"}  # \left\{ ...
+_LATEX_LETTERS = re.compile(r"[A-Za-z]+[0-9]*")  # s_1: the '_' is a subscript
 
 
 def looks_like_latex(text: str) -> bool:
     return "\\" in text or "{" in text or "$" in text
 
 
+def _is_latex_word(word: str) -> bool:
+    """Is a run of letters one name (mu, sigma, exp, log, s12, pi, ...) rather than one-letter symbols?"""
+    return (word in _LATEX_NAMES or word in FUNCTIONS or word in FUNCTION_ALIASES or bool(re.fullmatch(r"s\d+", word))
+            or word in CONSTANTS)
+
+
 class _Latex:
+    """Translates LaTeX to plain tokens: :meth:`item` reads one item and hands it to the handler of its
+    first character (:attr:`CHARACTERS`) or, for a backslash, of its command (:attr:`COMMANDS`)."""
+
     def __init__(self, text: str):
         self.s = text
         self.i = 0
@@ -191,6 +219,11 @@ class _Latex:
         self.out.append(Token(kind, text, pos))
         if len(self.out) > MAX_TOKENS:
             raise _refuse(f"the answer has more than {MAX_TOKENS} tokens")
+
+    def emit_all(self, pos, *tokens):
+        """Emit each (kind, text) of ``tokens`` at ``pos``."""
+        for kind, text in tokens:
+            self.emit(kind, text, pos)
 
     def skip_space(self):
         while self.i < len(self.s) and self.s[self.i].isspace():
@@ -243,146 +276,195 @@ class _Latex:
             self.i += 1
         self.emit("RP", ")", pos)
 
-    def text_argument(self) -> str:
-        self.skip_space()
-        if self.i >= len(self.s) or self.s[self.i] != "{":
-            raise ParseError("could not read the LaTeX: \\mathrm and \\operatorname need a {...} argument")
+    def braced_text(self) -> str:
+        """The text of the ``{...}`` at the current position (no nesting), stripped; read past it."""
         j = self.s.find("}", self.i)
         if j < 0:
             raise ParseError("could not read the LaTeX: a brace is not closed")
         word, self.i = self.s[self.i + 1:j].strip(), j + 1
         return word
 
+    def text_argument(self) -> str:
+        r"""The word in the ``{...}`` after ``\mathrm`` or ``\operatorname``, stripped."""
+        self.skip_space()
+        if self.i >= len(self.s) or self.s[self.i] != "{":
+            raise ParseError("could not read the LaTeX: \\mathrm and \\operatorname need a {...} argument")
+        return self.braced_text()
+
     def item(self, depth: int) -> None:
+        """One item of the LaTeX (after spaces), by the handler of its first character."""
         if depth > MAX_DEPTH:
             raise _refuse(f"the LaTeX is nested more than {MAX_DEPTH} levels deep")
         self.skip_space()
         if self.i >= len(self.s):
             return
-        c, pos = self.s[self.i], self.i
-        if c == "\\":
-            name, pos = self.command()
-            if name in _LATEX_SKIP:
-                return
-            if name in ("frac", "dfrac", "tfrac"):
-                self.emit("LP", "(", pos)
-                self.argument(depth)
-                self.emit("OP", "/", pos)
-                self.argument(depth)
-                self.emit("RP", ")", pos)
-            elif name == "sqrt":
-                self.skip_space()
-                if self.i < len(self.s) and self.s[self.i] == "[":
-                    close = self.s.find("]", self.i)
-                    if close < 0:
-                        raise ParseError("could not read the LaTeX: \\sqrt[ is not closed")
-                    index = self.s[self.i + 1:close]
-                    self.i = close + 1
-                    self.emit("LP", "(", pos)
-                    self.argument(depth)
-                    self.emit("OP", "**", pos)
-                    self.emit("LP", "(", pos)
-                    self.emit("NUM", "1", pos)
-                    self.emit("OP", "/", pos)
-                    self.emit("LP", "(", pos)
-                    for tok in plain_tokens(index):
-                        self.emit(tok.kind, tok.text, pos)
-                    self.emit("RP", ")", pos)
-                    self.emit("RP", ")", pos)
-                    self.emit("RP", ")", pos)
-                else:
-                    self.emit("NAME", "sqrt", pos)
-                    self.argument(depth)
-            elif name in _LATEX_TIMES:
-                self.emit("OP", "*", pos)
-            elif name in _LATEX_SIZES:
-                self.skip_space()
-                if self.i >= len(self.s):
-                    raise ParseError(f"could not read the LaTeX: \\{name} needs a delimiter")
-                d = self.s[self.i]
-                if d == "\\":
-                    d2, _ = self.command()
-                    d = {"{": "(", "}": ")", "|": "|", "lbrace": "(", "rbrace": ")", "vert": "|"}.get(d2)
-                    if d is None:
-                        raise _refuse(f"the delimiter \\{d2} is not supported", pos)
-                else:
-                    self.i += 1
-                if d in "([":
-                    self.emit("LP", "(", pos)
-                elif d in ")]":
-                    self.emit("RP", ")", pos)
-                elif d == "|":
-                    if name.endswith("l") or name == "left":
-                        self.emit("NAME", "Abs", pos)
-                        self.emit("LP", "(", pos)
-                    else:
-                        self.emit("RP", ")", pos)
-                elif d == ".":
-                    pass
-                else:
-                    raise _refuse(f"the delimiter {d!r} is not supported", pos)
-            elif name in _LATEX_TEXT:
-                word = self.text_argument()
-                if word in ("e", "E"):
-                    self.emit("NAME", "E", pos)
-                elif word in ("exp", "log", "ln", "Abs", "abs", "sqrt"):
-                    self.emit("NAME", word, pos)
-                else:
-                    raise _refuse(f"\\{name}{{{word[:30]}}} is not allowed", pos)
-            elif name in _LATEX_NAMES:
-                self.emit("NAME", _LATEX_NAMES[name], pos)
-            elif name in ("{", "}"):
-                self.emit("LP" if name == "{" else "RP", "(" if name == "{" else ")", pos)
-            else:
-                raise _refuse(f"the LaTeX command \\{name[:30]} is not allowed", pos)
-        elif c == "{":
-            self.group(depth, pos)
-        elif c == "}":
-            raise ParseError(f"could not read the LaTeX: unmatched '}}' at character {pos + 1}")
-        elif c == "^":
-            self.i += 1
-            self.emit("OP", "**", pos)
-            self.argument(depth)
-        elif c == "_":
-            self.i += 1
-            if not self.out or self.out[-1].kind != "NAME":
-                raise _refuse("a subscript is only read after a symbol name (s_1, s_{2})", pos)
-            self.skip_space()
-            if self.i < len(self.s) and self.s[self.i] == "{":
-                j = self.s.find("}", self.i)
-                if j < 0:
-                    raise ParseError("could not read the LaTeX: a brace is not closed")
-                sub, self.i = self.s[self.i + 1:j].strip(), j + 1
-            else:
-                sub, self.i = self.s[self.i:self.i + 1], self.i + 1
-            if not sub.isdigit() or len(sub) > 3:
-                raise _refuse(f"the subscript {sub[:10]!r} is not allowed (only s_1, s_2, ...)", pos)
-            last = self.out.pop()
-            self.emit("NAME", last.text + sub, last.pos)
-        elif c in "[]":
-            self.i += 1
-            self.emit("LP" if c == "[" else "RP", "(" if c == "[" else ")", pos)
-        elif c == "$":
-            self.i += 1
-        elif c == "|":
-            raise _refuse("'|' is not read; write \\left| ... \\right| or \\operatorname{Abs}(...)", pos)
-        elif c.isalpha():
-            # letters: a known word (mu, sigma, exp, log, ...) or a run of one-letter symbols
-            m = re.compile(r"[A-Za-z]+[0-9]*").match(self.s, self.i)  # s_1: the '_' is a subscript
-            word = m.group(0)
-            self.i = m.end()
-            if word in _LATEX_NAMES or word in FUNCTIONS or word in FUNCTION_ALIASES or re.fullmatch(r"s\d+", word) \
-                    or word in CONSTANTS:
-                self.emit("NAME", word, pos)
-            else:
-                for k, ch in enumerate(word):
-                    if ch == "_" or ch.isdigit():
-                        raise _refuse(f"the name {word[:30]!r} is not allowed", pos)
-                    self.emit("NAME", ch, pos + k)
+        c = self.s[self.i]
+        handler = self.CHARACTERS.get(c) or (_Latex.letters if c.isalpha() else _Latex.plain)
+        handler(self, self.i, depth)
+
+    # ---------------------------------------------------------------- handlers of a first character
+    def backslash(self, pos: int, depth: int) -> None:
+        r"""``\name`` or ``\{``: the handler of the command; spacing commands are skipped, others refused."""
+        name, pos = self.command()
+        if name in _LATEX_SKIP:
+            return
+        self.COMMANDS.get(name, _Latex.unknown_command)(self, name, pos, depth)
+
+    def brace(self, pos: int, depth: int) -> None:
+        """``{...}``: a group, in parentheses."""
+        self.group(depth, pos)
+
+    def unmatched_brace(self, pos: int, depth: int) -> None:
+        """A ``}`` that closes nothing: unreadable."""
+        raise ParseError(f"could not read the LaTeX: unmatched '}}' at character {pos + 1}")
+
+    def superscript(self, pos: int, depth: int) -> None:
+        """``^x``, ``^{...}``: a power of the argument."""
+        self.i += 1
+        self.emit("OP", "**", pos)
+        self.argument(depth)
+
+    def subscript(self, pos: int, depth: int) -> None:
+        """``s_1``, ``s_{12}``: the digits (at most 3) joined to the name before them; nothing else."""
+        self.i += 1
+        if not self.out or self.out[-1].kind != "NAME":
+            raise _refuse("a subscript is only read after a symbol name (s_1, s_{2})", pos)
+        self.skip_space()
+        if self.i < len(self.s) and self.s[self.i] == "{":
+            sub = self.braced_text()
         else:
-            tok, j = _scan_one(self.s, self.i)
-            self.i = j
+            sub, self.i = self.s[self.i:self.i + 1], self.i + 1
+        if not sub.isdigit() or len(sub) > 3:
+            raise _refuse(f"the subscript {sub[:10]!r} is not allowed (only s_1, s_2, ...)", pos)
+        last = self.out.pop()
+        self.emit("NAME", last.text + sub, last.pos)
+
+    def bracket(self, pos: int, depth: int) -> None:
+        """``[`` and ``]``: parentheses."""
+        c = self.s[pos]
+        self.i += 1
+        self.emit("LP" if c == "[" else "RP", "(" if c == "[" else ")", pos)
+
+    def dollar(self, pos: int, depth: int) -> None:
+        """``$``: math mode, skipped."""
+        self.i += 1
+
+    def bar(self, pos: int, depth: int) -> None:
+        """A bare ``|``: refused (it does not say which side it is on)."""
+        raise _refuse("'|' is not read; write \\left| ... \\right| or \\operatorname{Abs}(...)", pos)
+
+    def letters(self, pos: int, depth: int) -> None:
+        """Letters: a known word (mu, sigma, exp, log, s12, ...) as one name, else one-letter symbols."""
+        m = _LATEX_LETTERS.match(self.s, self.i)
+        word = m.group(0)
+        self.i = m.end()
+        if _is_latex_word(word):
+            self.emit("NAME", word, pos)
+            return
+        for k, ch in enumerate(word):
+            if ch == "_" or ch.isdigit():
+                raise _refuse(f"the name {word[:30]!r} is not allowed", pos)
+            self.emit("NAME", ch, pos + k)
+
+    def plain(self, pos: int, depth: int) -> None:
+        """Anything else: one plain token (a number, an operator, ...), as in SymPy syntax."""
+        tok, self.i = _scan_one(self.s, self.i)
+        self.emit(tok.kind, tok.text, pos)
+
+    CHARACTERS = {"\\": backslash, "{": brace, "}": unmatched_brace, "^": superscript, "_": subscript,
+                  "[": bracket, "]": bracket, "$": dollar, "|": bar}
+
+    # ----------------------------------------------------------------------- handlers of a command
+    def fraction(self, name: str, pos: int, depth: int) -> None:
+        r"""``\frac{a}{b}`` (``\dfrac``, ``\tfrac``, ``\frac12``): (a)/(b), in parentheses."""
+        self.emit("LP", "(", pos)
+        self.argument(depth)
+        self.emit("OP", "/", pos)
+        self.argument(depth)
+        self.emit("RP", ")", pos)
+
+    def square_root(self, name: str, pos: int, depth: int) -> None:
+        r"""``\sqrt{a}``: sqrt(a); ``\sqrt[n]{a}``: an n-th root."""
+        self.skip_space()
+        if self.i < len(self.s) and self.s[self.i] == "[":
+            self.nth_root(pos, depth)
+        else:
+            self.emit("NAME", "sqrt", pos)
+            self.argument(depth)
+
+    def nth_root(self, pos: int, depth: int) -> None:
+        r"""``\sqrt[n]{a}`` (at its ``[``): ((a)**(1/(n))), the index read as SymPy syntax."""
+        close = self.s.find("]", self.i)
+        if close < 0:
+            raise ParseError("could not read the LaTeX: \\sqrt[ is not closed")
+        index = self.s[self.i + 1:close]
+        self.i = close + 1
+        self.emit("LP", "(", pos)
+        self.argument(depth)
+        self.emit_all(pos, ("OP", "**"), ("LP", "("), ("NUM", "1"), ("OP", "/"), ("LP", "("))
+        for tok in plain_tokens(index):
             self.emit(tok.kind, tok.text, pos)
+        self.emit_all(pos, ("RP", ")"), ("RP", ")"), ("RP", ")"))
+
+    def times(self, name: str, pos: int, depth: int) -> None:
+        r"""``\cdot``, ``\times``, ``\ast``: a product."""
+        self.emit("OP", "*", pos)
+
+    def sized_delimiter(self, name: str, pos: int, depth: int) -> None:
+        r"""``\left(``, ``\right]``, ``\bigl|`` ...: a parenthesis (``|`` as Abs), ``.`` nothing."""
+        d = self.delimiter(name, pos)
+        if d in "([":
+            self.emit("LP", "(", pos)
+        elif d in ")]":
+            self.emit("RP", ")", pos)
+        elif d == "|":
+            if name.endswith("l") or name == "left":
+                self.emit_all(pos, ("NAME", "Abs"), ("LP", "("))
+            else:
+                self.emit("RP", ")", pos)
+        elif d != ".":
+            raise _refuse(f"the delimiter {d!r} is not supported", pos)
+
+    def delimiter(self, name: str, pos: int) -> str:
+        r"""The delimiter after ``\left``, ``\big`` ...: a character, or ``\{`` ``\lbrace`` ... as one."""
+        self.skip_space()
+        if self.i >= len(self.s):
+            raise ParseError(f"could not read the LaTeX: \\{name} needs a delimiter")
+        d = self.s[self.i]
+        if d != "\\":
+            self.i += 1
+            return d
+        d2, _ = self.command()
+        d = _LATEX_DELIMITERS.get(d2)
+        if d is None:
+            raise _refuse(f"the delimiter \\{d2} is not supported", pos)
+        return d
+
+    def text_word(self, name: str, pos: int, depth: int) -> None:
+        r"""``\mathrm{e}`` (E), ``\operatorname{log}`` (a function name) ...; any other word is refused."""
+        word = self.text_argument()
+        if word in ("e", "E"):
+            self.emit("NAME", "E", pos)
+        elif word in _LATEX_TEXT_WORDS:
+            self.emit("NAME", word, pos)
+        else:
+            raise _refuse(f"\\{name}{{{word[:30]}}} is not allowed", pos)
+
+    def named_symbol(self, name: str, pos: int, depth: int) -> None:
+        r"""``\mu``, ``\sigma``, ``\pi``, ``\log``, ``\ln``, ``\exp``: their names."""
+        self.emit("NAME", _LATEX_NAMES[name], pos)
+
+    def escaped_brace(self, name: str, pos: int, depth: int) -> None:
+        r"""``\{`` and ``\}``: parentheses."""
+        self.emit("LP" if name == "{" else "RP", "(" if name == "{" else ")", pos)
+
+    def unknown_command(self, name: str, pos: int, depth: int) -> None:
+        """Any other command: refused."""
+        raise _refuse(f"the LaTeX command \\{name[:30]} is not allowed", pos)
+
+    COMMANDS = {**dict.fromkeys(_LATEX_FRACTIONS, fraction), "sqrt": square_root, **dict.fromkeys(_LATEX_TIMES, times),
+                **dict.fromkeys(_LATEX_SIZES, sized_delimiter), **dict.fromkeys(_LATEX_TEXT, text_word),
+                **dict.fromkeys(_LATEX_NAMES, named_symbol), "{": escaped_brace, "}": escaped_brace}
 
 
 def latex_tokens(text: str) -> list[Token]:

@@ -130,24 +130,40 @@ def _describe(node) -> str:
 
 
 def _collect(tree: ast.Module, answers: Answers) -> None:
+    """The answer names' top-level string assignments into ``answers``; a note for each other assignment to them."""
     top = set()
     for stmt in tree.body:
-        targets, value = [], None
-        if isinstance(stmt, ast.Assign):
-            targets, value = stmt.targets, stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets, value = [stmt.target], stmt.value
+        targets, value = _assignment(stmt)
         for target in targets:
             if isinstance(target, ast.Name) and target.id in NAMES:
                 top.add(id(target))
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    answers.values[target.id] = value.value
-                    answers.notes.pop(target.id, None)
-                else:
-                    answers.values.pop(target.id, None)
-                    answers.notes[target.id] = (f"line {stmt.lineno} assigns it {_describe(value)}; only a string "
-                                                "literal is read (answers.py is never run)")
-    for node in ast.walk(tree):  # assignments anywhere else: inside if/def/try/for, augmented, unpacking
+                _take(answers, target.id, value, stmt.lineno)
+    _note_other_assignments(tree, answers, top)
+
+
+def _assignment(stmt) -> tuple[list, ast.expr | None]:
+    """(targets, value) of a top-level ``A = B = value`` or ``A: T = value``; ([], None) for anything else."""
+    if isinstance(stmt, ast.Assign):
+        return stmt.targets, stmt.value
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [stmt.target], stmt.value
+    return [], None
+
+
+def _take(answers: Answers, name: str, value, lineno: int) -> None:
+    """``name`` assigned ``value`` at the top level: its text if a string literal, else a note why not."""
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        answers.values[name] = value.value
+        answers.notes.pop(name, None)
+    else:
+        answers.values.pop(name, None)
+        answers.notes[name] = (f"line {lineno} assigns it {_describe(value)}; only a string literal is read "
+                               "(answers.py is never run)")
+
+
+def _note_other_assignments(tree: ast.Module, answers: Answers, top: set) -> None:
+    """A note for each answer name assigned anywhere but a plain top-level assignment (unless it has a value)."""
+    for node in ast.walk(tree):  # inside if/def/try/for, augmented, unpacking
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in NAMES and id(node) not in top:
             if node.id not in answers.values:
                 answers.notes.setdefault(
