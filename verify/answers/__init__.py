@@ -18,7 +18,7 @@ from .questions import NAMES, QUESTIONS
 from .source import Answers, for_submission, read
 
 __all__ = ["NAMES", "QUESTIONS", "TIMEOUT", "Answers", "ParseError", "Verdict", "check", "for_submission", "judge",
-           "parse", "read", "targets_of"]
+           "parse", "read"]
 
 def check(answers: Answers, name: str) -> Verdict:
     """Fail (AssertionError with the feedback) unless ``answers`` has a correct ``name``."""
