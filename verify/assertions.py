@@ -20,8 +20,9 @@ def fmt(a, n: int = 4) -> str:
     return f"[{shown}{', ...' if flat.size > n else ''}] (shape {a.shape})"
 
 
-def check_tensor(out, name: str, shape=None, dtype=None, device=None):
+def check_tensor(out, *, name: str, shape=None, dtype=None, device=None):
     """The output is a tensor of the contract's shape, dtype and device."""
+    __tracebackhide__ = True
     if not isinstance(out, torch.Tensor):
         raise AssertionError(f"{name} returned {type(out).__name__}, expected a torch.Tensor")
     if shape is not None and tuple(out.shape) != tuple(shape):
@@ -32,8 +33,9 @@ def check_tensor(out, name: str, shape=None, dtype=None, device=None):
         raise AssertionError(f"{name} returned a tensor on {out.device}, expected {device} (the inputs' device)")
 
 
-def assert_close(observed, expected, what: str, inputs: str = "", rtol: float = 1e-10, atol: float = 1e-10):
+def assert_close(observed, expected, *, what: str, inputs: str = "", rtol: float = 1e-10, atol: float = 1e-10):
     """|observed - expected| <= atol + rtol |expected| elementwise, else a message with the worst entry."""
+    __tracebackhide__ = True
     obs, exp = as_numpy(observed), np.asarray(expected, dtype=np.float64)
     if obs.shape != exp.shape:
         raise AssertionError(f"{what}: shape {obs.shape}, expected {exp.shape}. {inputs}")

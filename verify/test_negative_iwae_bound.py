@@ -32,7 +32,7 @@ def _outputs(out, name="negative_iwae_bound"):
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise AssertionError(f"{name} returned {type(out).__name__}, expected the tuple (niwae, kl, rec)")
     for label, t in zip(("niwae", "kl", "rec"), out):
-        check_tensor(t, f"{name}: {label}", ())
+        check_tensor(t, name=f"{name}: {label}", shape=())
     return out
 
 
@@ -79,8 +79,8 @@ def test_negative_iwae_bound_exact_when_q_is_posterior(impl, device, iw):
     model = ConjugateModel(device=device)
     niwae, _, _ = _outputs(impl.negative_iwae_bound(model.x, model.encoder, model.decoder, iw))
     assert_close(
-        niwae, -model.log_px.mean(), f"negative_iwae_bound(iw={iw}) with q equal to the exact posterior",
-        f"Every importance weight of example b equals p(x_b); log p(x_b) = {np.round(model.log_px, 6).tolist()} "
+        niwae, -model.log_px.mean(), what=f"negative_iwae_bound(iw={iw}) with q equal to the exact posterior",
+        inputs=f"Every importance weight of example b equals p(x_b); log p(x_b) = {np.round(model.log_px, 6).tolist()} "
         "(a heterogeneous batch: weights grouped across examples give a larger value, by Jensen).",
         rtol=1e-9, atol=1e-9,
     )
@@ -96,9 +96,9 @@ def test_negative_iwae_bound_matches_replayed_weights(impl, device, rng, iw, log
     z, log_w, log_px_z, log_q, log_p, (m, v) = _replay(x, enc, dec, iw)
     inputs = f"One example, iw = {iw}; replayed log-weights {np.round(log_w, 4).tolist()[:6]}..."
     assert_close(niwae, -(logsumexp(log_w) - math.log(iw)),
-                 f"negative_iwae_bound(iw={iw}): niwae = -log (1/iw) sum_i w_i over the decoded samples", inputs,
-                 rtol=1e-10, atol=1e-9)
-    assert_close(rec, -log_px_z.mean(), f"negative_iwae_bound(iw={iw}): rec = -mean_i log p(x|z_i)", inputs,
+                 what=f"negative_iwae_bound(iw={iw}): niwae = -log (1/iw) sum_i w_i over the decoded samples",
+                 inputs=inputs, rtol=1e-10, atol=1e-9)
+    assert_close(rec, -log_px_z.mean(), what=f"negative_iwae_bound(iw={iw}): rec = -mean_i log p(x|z_i)", inputs=inputs,
                  rtol=1e-10, atol=1e-9)
     analytic, monte_carlo = oracles.kl_normal(m, v, 0.0, 1.0), float(np.mean(log_q - log_p))
     if not (np.isclose(float(kl), analytic, rtol=1e-10, atol=1e-10)

@@ -21,7 +21,8 @@ def _params(rng, shape, device, dtype=torch.float64, log10_v=(-3, 3)):
 def test_sample_gaussian_preserves_shape_dtype_device(impl, device, rng, dtype, shape):
     m, v = _params(rng, shape, device, dtype)
     z = impl.sample_gaussian(m, v)
-    check_tensor(z, f"sample_gaussian(m, v) with m, v of shape {shape} and dtype {dtype}", shape, dtype, device.type)
+    check_tensor(z, name=f"sample_gaussian(m, v) with m, v of shape {shape} and dtype {dtype}", shape=shape,
+                 dtype=dtype, device=device.type)
 
 
 def test_sample_gaussian_reparameterized_gradients(impl, device, rng):
@@ -46,8 +47,9 @@ def test_sample_gaussian_reparameterized_gradients(impl, device, rng):
                 f"sample_gaussian: the gradient with respect to {name} is {'missing' if g is None else 'zero'}; "
                 "the sample must be m + sqrt(v) * eps (torch.normal(m, s) returns zero gradients)."
             )
-        assert_close(g, as_numpy(expected), f"sample_gaussian: d(sum w*z)/d{name} by replay of eps = (z - m)/sqrt(v)",
-                     inputs, rtol=1e-8, atol=1e-10)
+        assert_close(g, as_numpy(expected),
+                     what=f"sample_gaussian: d(sum w*z)/d{name} by replay of eps = (z - m)/sqrt(v)", inputs=inputs,
+                     rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.stochastic
@@ -79,7 +81,7 @@ def test_sample_gaussian_extreme_variances(impl, device, rng, dtype):
     v = torch.tensor(10.0 ** np.linspace(-6, 6, 13), dtype=dtype, device=device).repeat(200, 1)
     m = torch.full_like(v, 3.0)
     z = impl.sample_gaussian(m, v)
-    check_tensor(z, "sample_gaussian", tuple(v.shape), dtype, device.type)
+    check_tensor(z, name="sample_gaussian", shape=tuple(v.shape), dtype=dtype, device=device.type)
     eps = as_numpy((z.double() - m.double()) / v.double().sqrt())
     if not np.all(np.isfinite(eps)) or np.abs(eps).max() > 8:
         col = np.argmax(np.max(np.abs(np.nan_to_num(eps, nan=np.inf)), axis=0))
