@@ -10,7 +10,7 @@ import torch
 from verify import oracles
 from verify.assertions import as_numpy, assert_close, check_tensor
 from verify.models import MLPDecoder, MLPEncoder, Recorder
-from verify.stats import ALPHA_CHECK, assert_distributed, assert_independent_standard_pairs
+from verify.stats import ALPHA_CHECK, assert_independent_standard_pairs_by_dkwm, assert_true_cdf_equal_by_dkwm
 from verify.contract import grades
 
 pytestmark = grades('negative_elbo_bound')
@@ -86,7 +86,12 @@ def test_negative_elbo_bound_rec_by_replay(impl, device, rng):
 @pytest.mark.stochastic
 def test_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
     """The decoded latents are fresh draws from q(z|x_b): standardized, N(0, 1) and independent across
-    the batch (DKW; alpha/2 for the distribution, alpha/2 for the pairs (b, b + B/2))."""
+    the batch (DKW; alpha/2 for the distribution, alpha/2 for the pairs (b, b + B/2)).
+
+    False-failure rate: 1e-6 (5e-7 each). Power, each with probability at least 1 - 1e-6: detects a
+    sup-CDF error of 0.022 in the 60,000 standardized latents (e.g. a standard deviation 9.6% off),
+    shared noise always, and a correlation of 0.23 between the latents of examples b and b + B/2.
+    """
     batch = 20000
     x, enc, dec = _setup(device, rng, batch)
     impl.negative_elbo_bound(x, enc, dec)
@@ -94,9 +99,9 @@ def test_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
     m, v = (as_numpy(t) for t in enc(x))
     eps = (z - m) / np.sqrt(v)  # (S, B, D)
     what = "negative_elbo_bound: decoded latents standardized by q(z|x), (z - m)/sqrt(v)"
-    assert_distributed(eps, what + " (a sample, not the mean m)", ALPHA_CHECK / 2)
-    assert_independent_standard_pairs(eps[:, : batch // 2], eps[:, batch // 2 :], what + ", examples b and b + B/2",
-                                      ALPHA_CHECK / 2)
+    assert_true_cdf_equal_by_dkwm(eps, false_fail_rate=ALPHA_CHECK / 2, what=what + " (a sample, not the mean m)")
+    assert_independent_standard_pairs_by_dkwm(eps[:, : batch // 2], eps[:, batch // 2 :],
+                                              false_fail_rate=ALPHA_CHECK / 2, what=what + ", examples b and b + B/2")
 
 
 def test_negative_elbo_bound_float32(impl, device, rng):
