@@ -47,3 +47,12 @@ def assert_close(observed, expected, *, what: str, inputs: str = "", rtol: float
             f"Worst at index {tuple(int(j) for j in i)}: observed {obs[i]:.12g}, expected {exp[i]:.12g}. "
             f"Observed {fmt(obs)}; expected {fmt(exp)}. {inputs}"
         )
+
+
+def assert_total_mass_one(mass: float, *, what: str, how: str, inputs: str = "", hint: str = "",
+                          converged: bool = True, tol: float = 1e-6):
+    """A density's integral ``mass`` (by ``how``, a quadrature that ``converged``) is 1 within ``tol``;
+    ``hint`` (a sentence, with its leading space) says what the mass tells of the mistake."""
+    __tracebackhide__ = True
+    if not converged or not abs(mass - 1.0) <= tol:
+        raise AssertionError(f"{what} integrates to {mass:.10g} {how}, expected 1 within {tol:g}.{hint} {inputs}")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from derivations import affine_flow as derivation
-from verify.assertions import assert_close, check_tensor, fmt
+from verify.assertions import assert_close, assert_total_mass_one, check_tensor, fmt
 from verify.contract import grades
 
 pytestmark = grades('affine_flow_log_prob')
@@ -67,12 +67,10 @@ def test_affine_flow_log_prob_density_integrates_to_one(impl, device, a, b):
     left, _ = integrate.quad(density, -np.inf, b, epsabs=1e-12, epsrel=1e-10, limit=200)
     right, _ = integrate.quad(density, b, np.inf, epsabs=1e-12, epsrel=1e-10, limit=200)
     mass = left + right
-    if not abs(mass - 1.0) <= 1e-6:
-        raise AssertionError(
-            f"affine_flow_log_prob: exp(log_prob) integrates to {mass:.10g} over the real line "
-            f"(scipy.integrate.quad), expected 1 within 1e-6.{_mass_hint(mass, a)} "
-            f"Inputs: scale a = {a}, shift b = {b}, float64; the density of x = a z + b is N(x; b, a^2)."
-        )
+    assert_total_mass_one(mass, what="affine_flow_log_prob: exp(log_prob)",
+                          how="over the real line (scipy.integrate.quad)", hint=_mass_hint(mass, a),
+                          inputs=f"Inputs: scale a = {a}, shift b = {b}, float64; the density of x = a z + b is "
+                                 "N(x; b, a^2).")
 
 
 @pytest.mark.parametrize("a, b", FLOWS)
