@@ -20,8 +20,9 @@ def fmt(a, n: int = 4) -> str:
     return f"[{shown}{', ...' if flat.size > n else ''}] (shape {a.shape})"
 
 
-def check_tensor(out, name: str, shape=None, dtype=None, device=None):
+def check_tensor(out, *, name: str, shape=None, dtype=None, device=None):
     """The output is a tensor of the contract's shape, dtype and device."""
+    __tracebackhide__ = True
     if not isinstance(out, torch.Tensor):
         raise AssertionError(f"{name} returned {type(out).__name__}, expected a torch.Tensor")
     if shape is not None and tuple(out.shape) != tuple(shape):
@@ -32,8 +33,9 @@ def check_tensor(out, name: str, shape=None, dtype=None, device=None):
         raise AssertionError(f"{name} returned a tensor on {out.device}, expected {device} (the inputs' device)")
 
 
-def assert_close(observed, expected, what: str, inputs: str = "", rtol: float = 1e-10, atol: float = 1e-10):
+def assert_close(observed, expected, *, what: str, inputs: str = "", rtol: float = 1e-10, atol: float = 1e-10):
     """|observed - expected| <= atol + rtol |expected| elementwise, else a message with the worst entry."""
+    __tracebackhide__ = True
     obs, exp = as_numpy(observed), np.asarray(expected, dtype=np.float64)
     if obs.shape != exp.shape:
         raise AssertionError(f"{what}: shape {obs.shape}, expected {exp.shape}. {inputs}")
@@ -45,3 +47,12 @@ def assert_close(observed, expected, what: str, inputs: str = "", rtol: float = 
             f"Worst at index {tuple(int(j) for j in i)}: observed {obs[i]:.12g}, expected {exp[i]:.12g}. "
             f"Observed {fmt(obs)}; expected {fmt(exp)}. {inputs}"
         )
+
+
+def assert_total_mass_one(mass: float, *, what: str, how: str, inputs: str = "", hint: str = "",
+                          converged: bool = True, tol: float = 1e-6):
+    """A density's integral ``mass`` (by ``how``, a quadrature that ``converged``) is 1 within ``tol``;
+    ``hint`` (a sentence, with its leading space) says what the mass tells of the mistake."""
+    __tracebackhide__ = True
+    if not converged or not abs(mass - 1.0) <= tol:
+        raise AssertionError(f"{what} integrates to {mass:.10g} {how}, expected 1 within {tol:g}.{hint} {inputs}")

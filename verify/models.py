@@ -22,6 +22,7 @@ from scipy import integrate
 from scipy.special import log_expit
 
 from derivations import elbo as lg
+from verify.oracles import log_standard_normal
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -131,6 +132,11 @@ class ConjugateModel:
         return torch.cat([informative, self._free.expand(*z.shape[:-1], -1)], dim=-1)
 
 
+def log_prior(z):
+    """log N(z; 0, 1) of a 1-D latent, elementwise (the float64 oracle of verify/oracles.py)."""
+    return log_standard_normal(np.asarray(z, dtype=np.float64)[..., None])
+
+
 class BoundedModel:
     """1-D latent, ``P`` pixels all equal to 1, logits 3 tanh(4 (z - 1)), q = p(z) = N(0, 1).
 
@@ -161,14 +167,14 @@ class BoundedModel:
     @functools.cached_property
     def log_px(self) -> float:
         """log p(x) = log int p(x|z) N(z; 0, 1) dz by adaptive quadrature."""
-        f = lambda z: np.exp(self.log_px_given_z(z) - 0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+        f = lambda z: np.exp(self.log_px_given_z(z) + log_prior(z))  # noqa: E731
         val, err = integrate.quad(f, -12, 12, points=[1.0], epsabs=1e-13, epsrel=1e-12, limit=200)
         return math.log(val)
 
     @functools.cached_property
     def expected_l1(self) -> float:
         """E[L_1] = E_p(z) log p(x|z) by quadrature."""
-        f = lambda z: self.log_px_given_z(z) * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+        f = lambda z: self.log_px_given_z(z) * np.exp(log_prior(z))  # noqa: E731
         return integrate.quad(f, -12, 12, points=[1.0], epsabs=1e-12, limit=200)[0]
 
     @functools.cached_property
@@ -180,6 +186,6 @@ class BoundedModel:
         quadrature to 1e-12; tests/test_check_models.py compares them).
         """
         z = np.linspace(-11, 11, 2001)
-        w = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) * (z[1] - z[0])
+        w = np.exp(log_prior(z)) * (z[1] - z[0])
         a = self.log_px_given_z(z)
         return float(w @ (np.logaddexp(a[:, None], a[None, :]) - math.log(2)) @ w)

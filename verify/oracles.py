@@ -18,6 +18,11 @@ def log_normal(x, m, v):
     return np.sum(gaussian.LOG_DENSITY.oracle(*np.broadcast_arrays(x, m, v)), axis=-1)
 
 
+def log_standard_normal(x):
+    """log N(x; 0, I), summed over the last dim: the base density of the flows and the VAE prior."""
+    return log_normal(x, 0.0, 1.0)
+
+
 def kl_normal(qm, qv, pm, pv):
     """KL(N(qm, qv) || N(pm, pv)), summed over the last dim (broadcasting)."""
     return np.sum(gaussian.KL.oracle(*np.broadcast_arrays(qm, qv, pm, pv)), axis=-1)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from derivations import affine_flow as derivation
-from verify.assertions import assert_close, check_tensor, fmt
+from verify.assertions import assert_close, assert_total_mass_one, check_tensor, fmt
 from verify.contract import grades
 
 pytestmark = grades('affine_flow_log_prob')
@@ -34,7 +34,7 @@ def _log_prob(impl, x, a, b, device):
     at = torch.full_like(xt, a)
     bt = torch.full_like(xt, b)
     out = impl.affine_flow_log_prob(xt, at, bt)
-    check_tensor(out, "affine_flow_log_prob", shape=xt.shape, dtype=torch.float64, device=device)
+    check_tensor(out, name="affine_flow_log_prob", shape=xt.shape, dtype=torch.float64, device=device)
     return out.detach().cpu().numpy()
 
 
@@ -55,8 +55,8 @@ def _mass_hint(mass, a):
 def test_affine_flow_log_prob_matches_derivation(impl, device, x, a, b):
     observed = _log_prob(impl, [x], a, b, device)
     expected = derivation.log_density(np.array([x]), a, b)
-    assert_close(observed, expected, "affine_flow_log_prob vs log N(x; b, a^2) (derivations/affine_flow.py)",
-                 f"Inputs: x = {x!r}, scale = {a!r}, shift = {b!r} (float64).", rtol=1e-10, atol=1e-10)
+    assert_close(observed, expected, what="affine_flow_log_prob vs log N(x; b, a^2) (derivations/affine_flow.py)",
+                 inputs=f"Inputs: x = {x!r}, scale = {a!r}, shift = {b!r} (float64).", rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("a, b", FLOWS)
@@ -67,12 +67,10 @@ def test_affine_flow_log_prob_density_integrates_to_one(impl, device, a, b):
     left, _ = integrate.quad(density, -np.inf, b, epsabs=1e-12, epsrel=1e-10, limit=200)
     right, _ = integrate.quad(density, b, np.inf, epsabs=1e-12, epsrel=1e-10, limit=200)
     mass = left + right
-    if not abs(mass - 1.0) <= 1e-6:
-        raise AssertionError(
-            f"affine_flow_log_prob: exp(log_prob) integrates to {mass:.10g} over the real line "
-            f"(scipy.integrate.quad), expected 1 within 1e-6.{_mass_hint(mass, a)} "
-            f"Inputs: scale a = {a}, shift b = {b}, float64; the density of x = a z + b is N(x; b, a^2)."
-        )
+    assert_total_mass_one(mass, what="affine_flow_log_prob: exp(log_prob)",
+                          how="over the real line (scipy.integrate.quad)", hint=_mass_hint(mass, a),
+                          inputs=f"Inputs: scale a = {a}, shift b = {b}, float64; the density of x = a z + b is "
+                                 "N(x; b, a^2).")
 
 
 @pytest.mark.parametrize("a, b", FLOWS)
@@ -80,8 +78,8 @@ def test_affine_flow_log_prob_equals_normal_b_abs_a(impl, device, a, b):
     x = np.linspace(b - 8 * abs(a), b + 8 * abs(a), 33)
     expected = stats.norm(b, abs(a)).logpdf(x)
     assert_close(_log_prob(impl, x, a, b, device), expected,
-                 f"affine_flow_log_prob vs scipy.stats.norm({b}, {abs(a)}).logpdf",
-                 f"Inputs: x = {fmt(x)}, scale = {a}, shift = {b} (float64).", rtol=1e-10, atol=1e-10)
+                 what=f"affine_flow_log_prob vs scipy.stats.norm({b}, {abs(a)}).logpdf",
+                 inputs=f"Inputs: x = {fmt(x)}, scale = {a}, shift = {b} (float64).", rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
@@ -90,10 +88,11 @@ def test_affine_flow_log_prob_broadcasts_elementwise(impl, device, dtype, rng):
     a = torch.as_tensor([1.5, -0.3, 2.0], dtype=dtype, device=device)
     b = torch.as_tensor([3.0, 0.0, -1.0], dtype=dtype, device=device)
     out = impl.affine_flow_log_prob(x, a, b)
-    check_tensor(out, "affine_flow_log_prob(x (5, 3), scale (3,), shift (3,))", shape=(5, 3), dtype=dtype,
+    check_tensor(out, name="affine_flow_log_prob(x (5, 3), scale (3,), shift (3,))", shape=(5, 3), dtype=dtype,
                  device=device)
     xn = x.double().cpu().numpy()
     expected = derivation.log_density(xn, a.double().cpu().numpy(), b.double().cpu().numpy())
     tol = 1e-5 if dtype == torch.float32 else 1e-10
-    assert_close(out, expected, "affine_flow_log_prob, elementwise with broadcast scale and shift",
-                 f"Inputs: x = {fmt(xn)}, scale = {a.tolist()}, shift = {b.tolist()} ({dtype}).", rtol=tol, atol=tol)
+    assert_close(out, expected, what="affine_flow_log_prob, elementwise with broadcast scale and shift",
+                 inputs=f"Inputs: x = {fmt(xn)}, scale = {a.tolist()}, shift = {b.tolist()} ({dtype}).",
+                 rtol=tol, atol=tol)

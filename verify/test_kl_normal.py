@@ -20,9 +20,9 @@ def _t(a, device, dtype=torch.float64):
 def test_kl_normal_matches_closed_form(impl, device, args):
     shape, (qm, qv, pm, pv) = args
     out = impl.kl_normal(*(_t(a, device) for a in (qm, qv, pm, pv)))
-    check_tensor(out, "kl_normal", shape[:-1], torch.float64, device.type)
-    assert_close(out, oracles.kl_normal(qm, qv, pm, pv), "kl_normal vs the derived KL(N(qm, qv) || N(pm, pv))",
-                 f"Inputs: qm = {qm.tolist()}, qv = {qv.tolist()}, pm = {pm.tolist()}, pv = {pv.tolist()}",
+    check_tensor(out, name="kl_normal", shape=shape[:-1], dtype=torch.float64, device=device.type)
+    assert_close(out, oracles.kl_normal(qm, qv, pm, pv), what="kl_normal vs the derived KL(N(qm, qv) || N(pm, pv))",
+                 inputs=f"Inputs: qm = {qm.tolist()}, qv = {qv.tolist()}, pm = {pm.tolist()}, pv = {pv.tolist()}",
                  rtol=1e-10, atol=1e-10)
 
 
@@ -31,9 +31,9 @@ def test_kl_normal_against_cs236_prior(impl, device, rng):
     qm, qv = rng.normal(size=(6, 3)), rng.uniform(0.1, 4, size=(6, 3))
     pm, pv = np.zeros(1), np.ones(1)
     out = impl.kl_normal(_t(qm, device), _t(qv, device), _t(pm, device), _t(pv, device))
-    check_tensor(out, "kl_normal(q (6, 3), prior (1,))", (6,), torch.float64, device.type)
-    assert_close(out, oracles.kl_normal(qm, qv, pm, pv), "kl_normal against N(0, I) given as tensors of shape (1,)",
-                 rtol=1e-10)
+    check_tensor(out, name="kl_normal(q (6, 3), prior (1,))", shape=(6,), dtype=torch.float64, device=device.type)
+    assert_close(out, oracles.kl_normal(qm, qv, pm, pv),
+                 what="kl_normal against N(0, I) given as tensors of shape (1,)", rtol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
@@ -44,7 +44,7 @@ def test_kl_normal_extreme_variances(impl, device, rng, dtype):
     qm, pm = rng.normal(size=qv.shape), rng.normal(size=qv.shape)
     qm, qv, pm, pv = (a.astype(np.float32).astype(np.float64) for a in (qm, qv, pm, pv))
     out = impl.kl_normal(*(_t(a, device, dtype) for a in (qm, qv, pm, pv)))
-    check_tensor(out, f"kl_normal on {dtype} inputs", (qv.shape[0],), dtype, device.type)
+    check_tensor(out, name=f"kl_normal on {dtype} inputs", shape=(qv.shape[0],), dtype=dtype, device=device.type)
     expected = oracles.kl_normal(qm, qv, pm, pv)
     tol = 1e-5 if dtype == torch.float32 else 1e-10
-    assert_close(out, expected, f"kl_normal with qv, pv from 1e-6 to 1e6 ({dtype})", rtol=tol, atol=tol)
+    assert_close(out, expected, what=f"kl_normal with qv, pv from 1e-6 to 1e6 ({dtype})", rtol=tol, atol=tol)

@@ -23,9 +23,9 @@ def test_log_bernoulli_with_logits_matches_closed_form(impl, device, shape, data
     x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0])))
     logits = data.draw(reals(shape, -40, 40))
     out = impl.log_bernoulli_with_logits(_t(x, device), _t(logits, device))
-    check_tensor(out, "log_bernoulli_with_logits", shape[:-1], torch.float64, device.type)
-    assert_close(out, oracles.log_bernoulli_with_logits(x, logits), "log_bernoulli_with_logits vs the closed form",
-                 f"Inputs: x = {x.tolist()}, logits = {logits.tolist()}", rtol=1e-10, atol=1e-10)
+    check_tensor(out, name="log_bernoulli_with_logits", shape=shape[:-1], dtype=torch.float64, device=device.type)
+    assert_close(out, oracles.log_bernoulli_with_logits(x, logits), what="log_bernoulli_with_logits vs the closed form",
+                 inputs=f"Inputs: x = {x.tolist()}, logits = {logits.tolist()}", rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
@@ -34,10 +34,10 @@ def test_log_bernoulli_with_logits_extreme_logits(impl, device, dtype):
     x = torch.tensor([[1.0, 0.0, 1.0, 0.0]], dtype=dtype, device=device).repeat(4, 1)
     logits = torch.diag(torch.tensor([1e4, -1e4, -1e4, 1e4], dtype=dtype, device=device))  # one extreme per row
     out = impl.log_bernoulli_with_logits(x, logits)
-    check_tensor(out, f"log_bernoulli_with_logits on {dtype}", (4,), dtype, device.type)
+    check_tensor(out, name=f"log_bernoulli_with_logits on {dtype}", shape=(4,), dtype=dtype, device=device.type)
     expected = oracles.log_bernoulli_with_logits(x.double().cpu().numpy(), logits.double().cpu().numpy())
-    assert_close(out, expected, f"log_bernoulli_with_logits with logits of +-1e4 ({dtype})",
-                 "Inputs: x = [1, 0, 1, 0] per row, one logit of +-1e4 per row, others 0 "
+    assert_close(out, expected, what=f"log_bernoulli_with_logits with logits of +-1e4 ({dtype})",
+                 inputs="Inputs: x = [1, 0, 1, 0] per row, one logit of +-1e4 per row, others 0 "
                  "(row 2: x = 1 with logit -1e4 gives -1e4 - 3 log 2)", rtol=1e-6, atol=1e-4)
 
 
@@ -47,6 +47,7 @@ def test_log_bernoulli_with_logits_sums_over_pixels(impl, device, rng, lead):
     x = (rng.uniform(size=(*lead, 7)) < 0.5).astype(float)
     logits = rng.normal(size=(*lead, 7)) * 3
     out = impl.log_bernoulli_with_logits(_t(x, device), _t(logits, device))
-    check_tensor(out, f"log_bernoulli_with_logits on x{x.shape}", lead, torch.float64, device.type)
-    assert_close(out, oracles.log_bernoulli_with_logits(x, logits), f"log_bernoulli_with_logits on {x.shape}",
+    check_tensor(out, name=f"log_bernoulli_with_logits on x{x.shape}", shape=lead, dtype=torch.float64,
+                 device=device.type)
+    assert_close(out, oracles.log_bernoulli_with_logits(x, logits), what=f"log_bernoulli_with_logits on {x.shape}",
                  rtol=1e-10)

@@ -19,9 +19,10 @@ def test_log_mean_exp_matches_closed_form(impl, device, shape, data):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
     out = impl.log_mean_exp(torch.as_tensor(x, device=device), dim)
     expected = oracles.log_mean_exp(x, dim)
-    check_tensor(out, f"log_mean_exp(x{tuple(shape)}, dim={dim})", expected.shape, torch.float64, device.type)
-    assert_close(out, expected, f"log_mean_exp(x, dim={dim}) vs log(mean(exp(x)))",
-                 f"Inputs: x = {x.tolist()}, dim = {dim}", rtol=1e-10, atol=1e-10)
+    check_tensor(out, name=f"log_mean_exp(x{tuple(shape)}, dim={dim})", shape=expected.shape, dtype=torch.float64,
+                 device=device.type)
+    assert_close(out, expected, what=f"log_mean_exp(x, dim={dim}) vs log(mean(exp(x)))",
+                 inputs=f"Inputs: x = {x.tolist()}, dim = {dim}", rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
@@ -31,6 +32,6 @@ def test_log_mean_exp_extreme_values(impl, device, dtype, dim):
     base = np.array([[1e4, 1e4 - 1.0, 1e4 - 3.0], [-1e4, -1e4 + 2.0, -1e4 - 0.5], [0.0, 5.0, -7.0]])
     x = base if dim == 1 else base.T
     out = impl.log_mean_exp(torch.as_tensor(x, dtype=dtype, device=device), dim)
-    check_tensor(out, f"log_mean_exp on {dtype}", (3,), dtype, device.type)
-    assert_close(out, oracles.log_mean_exp(x, dim), f"log_mean_exp(x, dim={dim}) with entries of +-1e4 ({dtype})",
-                 f"Inputs: x = {x.tolist()}", rtol=1e-6, atol=1e-3 if dtype == torch.float32 else 1e-10)
+    check_tensor(out, name=f"log_mean_exp on {dtype}", shape=(3,), dtype=dtype, device=device.type)
+    assert_close(out, oracles.log_mean_exp(x, dim), what=f"log_mean_exp(x, dim={dim}) with entries of +-1e4 ({dtype})",
+                 inputs=f"Inputs: x = {x.tolist()}", rtol=1e-6, atol=1e-3 if dtype == torch.float32 else 1e-10)

@@ -21,9 +21,9 @@ def test_log_normal_matches_closed_form(impl, device, args, x_seed):
     shape, (m, v) = args
     x = m + np.sqrt(v) * np.random.default_rng(x_seed).normal(size=shape) * 3
     out = impl.log_normal(_t(x, device), _t(m, device), _t(v, device))
-    check_tensor(out, "log_normal", shape[:-1], torch.float64, device.type)
-    assert_close(out, oracles.log_normal(x, m, v), "log_normal vs the derived closed form (float64)",
-                 f"Inputs: x = {x.tolist()}, m = {m.tolist()}, v = {v.tolist()}", rtol=1e-10, atol=1e-10)
+    check_tensor(out, name="log_normal", shape=shape[:-1], dtype=torch.float64, device=device.type)
+    assert_close(out, oracles.log_normal(x, m, v), what="log_normal vs the derived closed form (float64)",
+                 inputs=f"Inputs: x = {x.tolist()}, m = {m.tolist()}, v = {v.tolist()}", rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -37,8 +37,9 @@ def test_log_normal_broadcasting(impl, device, rng, x_shape, m_shape, v_shape):
     v = rng.uniform(0.2, 3, size=v_shape)
     out = impl.log_normal(_t(x, device), _t(m, device), _t(v, device))
     expected = oracles.log_normal(x, m, v)
-    check_tensor(out, f"log_normal(x{x_shape}, m{m_shape}, v{v_shape})", expected.shape, torch.float64, device.type)
-    assert_close(out, expected, f"log_normal(x{x_shape}, m{m_shape}, v{v_shape}) with broadcasting", rtol=1e-10)
+    check_tensor(out, name=f"log_normal(x{x_shape}, m{m_shape}, v{v_shape})", shape=expected.shape,
+                 dtype=torch.float64, device=device.type)
+    assert_close(out, expected, what=f"log_normal(x{x_shape}, m{m_shape}, v{v_shape}) with broadcasting", rtol=1e-10)
 
 
 @grades('log_normal')
@@ -49,10 +50,11 @@ def test_log_normal_float32_extreme_variances(impl, device, rng):
     x = m + np.sqrt(v) * rng.normal(size=v.shape)
     x, m, v = (a.astype(np.float32).astype(np.float64) for a in (x, m, v))
     out = impl.log_normal(_t(x, device, torch.float32), _t(m, device, torch.float32), _t(v, device, torch.float32))
-    check_tensor(out, "log_normal on float32 inputs", (8,), torch.float32, device.type)
+    check_tensor(out, name="log_normal on float32 inputs", shape=(8,), dtype=torch.float32, device=device.type)
     scale = np.sum(np.log(2 * np.pi) + np.abs(np.log(v)) + (x - m) ** 2 / v, axis=-1)
-    assert_close(out, oracles.log_normal(x, m, v), "log_normal in float32 with v from 1e-6 to 1e6",
-                 "Inputs: one row of 13 dims with v = 1e-6, 1e-5, ..., 1e6.", rtol=0, atol=float(2e-6 * scale.max()))
+    assert_close(out, oracles.log_normal(x, m, v), what="log_normal in float32 with v from 1e-6 to 1e6",
+                 inputs="Inputs: one row of 13 dims with v = 1e-6, 1e-5, ..., 1e6.", rtol=0,
+                 atol=float(2e-6 * scale.max()))
 
 
 @grades('log_normal_mixture')
@@ -63,9 +65,9 @@ def test_log_normal_mixture_matches_closed_form(impl, device, z_shape, k, shared
     m = data.draw(reals((1 if shared else b, k, d)))
     v = data.draw(variances((1 if shared else b, k, d), 1e-2, 1e2))
     out = impl.log_normal_mixture(_t(z, device), _t(m, device), _t(v, device))
-    check_tensor(out, "log_normal_mixture", (b,), torch.float64, device.type)
-    assert_close(out, oracles.log_normal_mixture(z, m, v), "log_normal_mixture vs log mean_k N(z; m_k, v_k)",
-                 f"Inputs: z = {z.tolist()}, m = {m.tolist()}, v = {v.tolist()}", rtol=1e-10, atol=1e-10)
+    check_tensor(out, name="log_normal_mixture", shape=(b,), dtype=torch.float64, device=device.type)
+    assert_close(out, oracles.log_normal_mixture(z, m, v), what="log_normal_mixture vs log mean_k N(z; m_k, v_k)",
+                 inputs=f"Inputs: z = {z.tolist()}, m = {m.tolist()}, v = {v.tolist()}", rtol=1e-10, atol=1e-10)
 
 
 @grades('log_normal_mixture')
@@ -76,5 +78,5 @@ def test_log_normal_mixture_far_components_stay_finite(impl, device):
     v = torch.ones_like(m)
     out = impl.log_normal_mixture(z, m, v)
     assert_close(out, oracles.log_normal_mixture(as_numpy(z), as_numpy(m), as_numpy(v)),
-                 "log_normal_mixture with every component about 1e4 nats away", "Inputs: z = 0, m = ~140, v = 1",
-                 rtol=1e-12, atol=1e-9)
+                 what="log_normal_mixture with every component about 1e4 nats away",
+                 inputs="Inputs: z = 0, m = ~140, v = 1", rtol=1e-12, atol=1e-9)
