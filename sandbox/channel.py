@@ -69,7 +69,7 @@ class CallSpec:
                             "grad": self.grad}}
 
 
-def describe_exit(code: int | None) -> str:
+def _describe_exit(code: int | None) -> str:
     if code is None:
         return "still running"
     if code < 0:
@@ -129,7 +129,7 @@ class Channel:
             code = None
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self.proc.wait(timeout=2)
-            raise SandboxError(f"the worker running the submission ended ({describe_exit(code)}) during {what}"
+            raise SandboxError(f"the worker running the submission ended ({_describe_exit(code)}) during {what}"
                                f"{self._log_tail()}") from None
         except wire.ProtocolError as exc:
             raise SandboxError(f"the worker broke the protocol during {what}: {exc}") from None
