@@ -1,6 +1,6 @@
 """The sandbox worker: the only process that runs student code.
 
-Started by :class:`sandbox.proxy.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
+Started by :class:`sandbox.process.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
 fresh session, with a scrubbed environment, stdin closed and stdout/stderr going to a capped log
 file. It confines itself (``confine.py``), imports the submission from its private copy, reports
 the contract names it found, and then serves requests on the socket until told to exit:

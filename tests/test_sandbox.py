@@ -24,7 +24,10 @@ from verify.contract import CLASS_NAMES, CONTRACT_NAMES, FUNCTION_NAMES
 from grader.catalogue import plant
 from grader import rubric
 from grader.runner import grade
-from sandbox import proxy, wire
+from sandbox import wire
+from sandbox.errors import SandboxError
+from sandbox.process import UID_BASE, Sandbox
+from sandbox.remote import RemoteFunction
 from grader.catalogue.reference import write_reference_submission
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,16 +179,16 @@ def log_mean_exp(x, dim):
 def test_worker_confinement_seen_from_inside(tmp_path):
     sub = tmp_path / "probe.py"
     sub.write_text(PROBE.replace("REPO", str(REPO)))
-    sandbox = proxy.Sandbox(sub, FUNCTION_NAMES, CLASS_NAMES).start()
+    sandbox = Sandbox(sub, FUNCTION_NAMES, CLASS_NAMES).start()
     try:
         assert sandbox.load_error is None, sandbox.load_error
-        uid, read_repo, write_tmp, fork, connect, parent_cmdline = proxy.RemoteFunction(sandbox, "log_mean_exp")(
+        uid, read_repo, write_tmp, fork, connect, parent_cmdline = RemoteFunction(sandbox, "log_mean_exp")(
             torch.zeros(1), 0).tolist()
         report = "\n".join(sandbox.confinement)
     finally:
         sandbox.stop()
     if os.geteuid() == 0:
-        assert uid == proxy.UID_BASE + os.getpid(), report
+        assert uid == UID_BASE + os.getpid(), report
     assert fork == 0.0, f"the worker could fork\n{report}"
     if "landlock ABI" in report:
         assert read_repo == 0.0, f"the worker could read the grader's files\n{report}"
@@ -287,7 +290,7 @@ def test_gradients_are_cross_checked_by_finite_differences(tmp_path):
         m = torch.zeros(4, 3, dtype=torch.float64, requires_grad=True)
         v = torch.full((4, 3), 0.5, dtype=torch.float64, requires_grad=True)
         z = impl.sample_gaussian(m, v)
-        with pytest.raises(proxy.SandboxError, match="do not match its outputs"):
+        with pytest.raises(SandboxError, match="do not match its outputs"):
             torch.autograd.grad(z.sum(), (m, v))
     finally:
         impl.close()
@@ -316,7 +319,7 @@ def _agreement_cases(tmp_path):
 
 
 def test_sandboxed_and_in_process_runs_agree(tmp_path):
-    """The proxy is faithful: the same checks pass and fail either way (networks called back,
+    """The stand-ins are faithful: the same checks pass and fail either way (networks called back,
     RNG state carried across, the CS236 VAE adapter, a class living in the worker)."""
     for name, sub in _agreement_cases(tmp_path):
         fenced = run_suite(sub, in_process=False)

@@ -55,7 +55,7 @@ def pytest_configure(config):
     config._dgm_sandbox = None
     path = config.getoption("--submission", None)
     if path is not None and not config.getoption("--in-process") and Path(path).expanduser().exists():
-        from sandbox.proxy import Limits
+        from sandbox.process import Limits
 
         # started now, the worker imports torch and the submission while pytest collects the checks
         limits = Limits(check_seconds=config.getoption("--check-timeout"),

@@ -1,7 +1,7 @@
 """The implementation under test, as the checks see it: the reference, or a submission.
 
 A submission (any layout of ../shared/CONTRACT.md; see ``sandbox/submission.py``) runs in a
-sandboxed worker process and is reached through stand-ins (``sandbox/proxy.py``); with
+sandboxed worker process and is reached through stand-ins (``sandbox/remote.py``); with
 ``in_process=True`` it is imported here instead (trusted code only). Either way the checks get an
 :class:`Implementation` and ask it for contract names.
 
@@ -153,7 +153,8 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
             return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES))
         except LoadError as exc:
             return Implementation(label, error=str(exc))
-    from sandbox.proxy import RemoteClass, RemoteFunction, Sandbox
+    from sandbox.process import Sandbox
+    from sandbox.remote import RemoteClass, RemoteFunction, Uncallable
 
     sandbox = (sandbox or Sandbox(p, FUNCTION_NAMES, CLASS_NAMES, limits)).start()
     if sandbox.load_error:
@@ -161,7 +162,7 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
     namespace = {}
     for name, type_name in sandbox.names.items():
         if name not in sandbox.callable:
-            namespace[name] = _Uncallable(type_name)
+            namespace[name] = Uncallable(type_name)
         elif name in CLASS_NAMES:
             namespace[name] = RemoteClass(sandbox, name)
         else:
@@ -169,15 +170,8 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
     return Implementation(label, namespace, sandbox=sandbox)
 
 
-class _Uncallable:
-    """A contract name the submission defines as something not callable (as the worker reported it)."""
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-
 def launch(path: str | Path, limits=None):
     """Start the sandbox's worker for ``path`` now; pass it to :func:`load` later."""
-    from sandbox.proxy import Sandbox
+    from sandbox.process import Sandbox
 
     return Sandbox(Path(path).expanduser(), FUNCTION_NAMES, CLASS_NAMES, limits).launch()

@@ -1,0 +1,174 @@
+"""Gradients through the worker: calls that autograd differentiates, and the cross-check that the
+gradients the worker reports belong to its outputs.
+
+When a check differentiates through a call (the reparameterization check, the coupling layer's
+Jacobian), the call is an ``autograd.Function`` whose backward asks the worker for a
+vector-Jacobian product. The first product of every call is cross-checked against central
+finite differences of two more black-box calls with the same RNG state, so a worker cannot report
+gradients its own outputs do not have.
+
+The calls go through the sandbox the stand-ins were made for (``process.Sandbox``: its ``invoke``
+and ``vjp``); this module imports neither the sandbox nor the stand-ins.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from sandbox import wire
+from sandbox.channel import CallSpec
+from sandbox.errors import SandboxError
+
+FD_STEP = 1e-6
+FD_RTOL = 1e-5
+
+
+def call(sandbox, spec: CallSpec):
+    """Run ``spec`` in the worker and return its value; inside autograd when an input needs a gradient."""
+    __tracebackhide__ = True
+    leaves, tree = wire.flatten((tuple(spec.args), dict(spec.kwargs)))
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in leaves)):
+        value, _ = sandbox.invoke(spec)
+        return value
+    tape = _Tape(sandbox, spec, tree, generation=sandbox.generation, rng=torch.get_rng_state())
+    out = _Differentiable.apply(tape, *leaves)
+    return wire.unflatten(tape.out_tree, list(out))
+
+
+@dataclass(eq=False)
+class _Tape:
+    """One differentiable call: what its backward and the cross-check need from its forward."""
+
+    sandbox: object
+    spec: CallSpec  # the call as the check made it
+    tree: object  # the structure of (args, kwargs) around their tensors (``wire.flatten``)
+    generation: int  # the worker that ran it: its graph is lost when that worker is
+    rng: torch.Tensor  # the RNG state before the call: the cross-check's calls run with it
+    out_tree: object = None  # set by forward: the structure of the value around its tensors
+    inputs: list = field(default_factory=list)  # the input tensors, detached
+    needs: list = field(default_factory=list)  # which of them require grad
+    outputs: list = field(default_factory=list)  # the output tensors, detached
+    fd_checked: bool = False  # the first backward cross-checks; the later ones trust the worker
+
+    @property
+    def target(self) -> str:
+        return self.spec.label
+
+
+class _Differentiable(torch.autograd.Function):
+    """A worker call inside autograd: forward is the call, backward asks the worker for a VJP."""
+
+    @staticmethod
+    def forward(ctx, tape, *leaves):
+        sent = [t.detach().requires_grad_(t.requires_grad) if t.is_floating_point() else t for t in leaves]
+        args, kwargs = wire.unflatten(tape.tree, sent)
+        value, call_id = tape.sandbox.invoke(
+            replace(tape.spec, args=args, kwargs=kwargs, rng=None, apply_rng=True, grad=True))
+        out, tape.out_tree = wire.flatten(value)
+        ctx.tape, ctx.call, ctx.n_in = tape, call_id, len(leaves)
+        tape.inputs = [t.detach() for t in leaves]
+        tape.needs = [t.requires_grad for t in leaves]
+        tape.outputs = [o.detach() for o in out]
+        ctx.mark_non_differentiable(*[o for o in out if not o.is_floating_point()])
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        tape = ctx.tape
+        __tracebackhide__ = True
+        if ctx.call is None:
+            return (None,) * (1 + ctx.n_in)
+        got = tape.sandbox.vjp(ctx.call, grads, tape.target, tape.generation)
+        checked = _checked_gradients(tape, got)
+        if not tape.fd_checked:
+            tape.fd_checked = True
+            _finite_difference_check(tape, grads, checked)
+        return (None, *checked)
+
+
+def _checked_gradients(tape: _Tape, got) -> list:
+    """The worker's gradients, one per input (None or a tensor of its shape), in its dtype and device."""
+    __tracebackhide__ = True
+    target, n_in = tape.target, len(tape.inputs)
+    if not isinstance(got, list) or len(got) != n_in:
+        raise SandboxError(f"{target}: the worker returned {type(got).__name__} for the gradients, "
+                           f"expected one per input ({n_in})")
+    checked = []
+    for g, x in zip(got, tape.inputs):
+        if g is not None and (not isinstance(g, torch.Tensor) or g.shape != x.shape):
+            raise SandboxError(f"{target}: the worker returned a gradient of shape "
+                               f"{tuple(getattr(g, 'shape', ()))} for an input of shape {tuple(x.shape)}")
+        checked.append(None if g is None else g.to(dtype=x.dtype, device=x.device))
+    return checked
+
+
+# ----------------------------------------------------------------------------- the cross-check
+def _finite_difference_check(tape: _Tape, grads_out, grads_in):
+    """v^T J u from the worker's gradients vs (v . (f(x + h u) - f(x - h u))) / 2h from two more calls
+    with the same RNG state. Only in float64 (in float32, differences are too coarse to judge)."""
+    if not _judgeable(tape):
+        return
+    dirs = _directions(tape)
+    predicted, scale = _predicted(grads_in, dirs)
+    plus, minus = _evaluate(tape, dirs, sign=1.0), _evaluate(tape, dirs, sign=-1.0)
+    if len(plus) != len(tape.outputs) or len(minus) != len(tape.outputs):
+        raise SandboxError(f"{tape.target}: repeated calls with the same inputs and RNG state returned different "
+                           "structures")
+    observed = _observed(grads_out, plus, minus)
+    if math.isfinite(observed):
+        _compare(tape.target, predicted=predicted, scale=scale, observed=observed)
+
+
+def _judgeable(tape: _Tape) -> bool:
+    """Every input that needs a gradient and every output is float64, and the outputs are finite."""
+    if not all(x.dtype == torch.float64 for x, n in zip(tape.inputs, tape.needs) if n):
+        return False
+    outs = tape.outputs
+    return all(o.dtype == torch.float64 for o in outs) and all(torch.isfinite(o).all() for o in outs)
+
+
+def _directions(tape: _Tape) -> list:
+    """The perturbation u: a fixed random direction per input that needs a gradient (None for the
+    others), scaled by the input's magnitude."""
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device) * x.abs().clamp(min=1e-2) if n else None
+            for x, n in zip(tape.inputs, tape.needs)]
+
+
+def _predicted(grads_in, dirs) -> tuple[float, float]:
+    """(v^T J u from the worker's input gradients, the sum of its terms' magnitudes: the tolerance's scale)."""
+    pairs = [(gi, u) for gi, u in zip(grads_in, dirs) if gi is not None and u is not None]
+    predicted = sum(float((gi * u).sum()) for gi, u in pairs)
+    scale = sum(float((gi.abs() * u.abs()).sum()) for gi, u in pairs)
+    return predicted, scale
+
+
+def _evaluate(tape: _Tape, dirs, *, sign: float) -> list:
+    """The output tensors of one more call at x + sign h u, with the RNG state the call had."""
+    moved = [x + sign * FD_STEP * u if u is not None else x for x, u in zip(tape.inputs, dirs)]
+    args, kwargs = wire.unflatten(tape.tree, moved)
+    with torch.no_grad():
+        value, _ = tape.sandbox.invoke(
+            replace(tape.spec, args=args, kwargs=kwargs, rng=tape.rng, apply_rng=False, grad=False))
+    leaves, _ = wire.flatten(value)
+    return leaves
+
+
+def _observed(grads_out, plus, minus) -> float:
+    """v . (f(x + h u) - f(x - h u)) / 2h."""
+    observed = 0.0
+    for v, p, m in zip(grads_out, plus, minus):
+        if v is not None:
+            observed += float((v.to(p.dtype) * (p - m)).sum()) / (2 * FD_STEP)
+    return observed
+
+
+def _compare(target: str, *, predicted: float, scale: float, observed: float):
+    """Raise unless the two agree within ``FD_RTOL`` of the scale."""
+    if abs(predicted - observed) > FD_RTOL * (scale + abs(observed)) + 1e-9:
+        raise SandboxError(
+            f"{target}: the gradients the worker returned do not match its outputs: along a random direction "
+            f"u, v^T J u = {predicted:.10g} from the returned gradients but {observed:.10g} from central differences "
+            f"(step {FD_STEP:g}) of repeated calls with the same RNG state")

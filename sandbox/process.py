@@ -1,0 +1,358 @@
+"""The worker process on the trusted side: its limits, what it may read, starting, restarting and
+stopping it, and killing whatever it leaves behind.
+
+:class:`Sandbox` owns one worker process at a time (``worker.py``) and is what the suite holds:
+``verify.loader`` builds the submission's stand-ins (``remote.py``) on it, and they make their
+calls through :meth:`Sandbox.invoke` and :meth:`Sandbox.vjp`. It starts the worker in a fresh
+session, with a private copy of the submission and a scrubbed environment, waits until the
+submission is imported, and talks to it over a :class:`~sandbox.channel.Channel`.
+
+Containment: each check has a wall-clock budget (``Limits.check_seconds``). A worker that overruns
+it, dies, or breaks the protocol is killed with its whole process group (and, when it ran under a
+uid of its own, every process of that uid); the next check gets a fresh worker. The contract name
+whose call did it is *condemned*: its later checks fail at once with the reason, so one hostile
+function costs one time limit, not one per check.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import itertools
+import json
+import os
+import shutil
+import signal
+import site
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sandbox import wire
+from sandbox.channel import CallSpec, Channel
+from sandbox.errors import RemoteError, SandboxError
+from sandbox.remote import RemoteFunction, object_stand_in
+
+WORKER = Path(__file__).resolve().with_name("worker.py")
+GRADER_ROOT = Path(__file__).resolve().parents[1]
+UID_BASE = 2_000_000  # the worker's uid is UID_BASE + the trusted process's pid (unique among live graders)
+SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys", "/dev",
+                     "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/filesystems",  # + the worker's own /proc/<pid>
+                     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+                     "/etc/group", "/etc/nsswitch.conf", "/etc/os-release")
+WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_LIVE_WORKERS: set[int] = set()  # pids of the workers of every Sandbox in this process (never swept)
+
+
+@dataclass
+class Limits:
+    check_seconds: float = 120.0  # wall clock per check (every call a check makes, together)
+    start_seconds: float = 120.0  # start the interpreter, import torch and the submission
+    cpu_seconds: int = 1800  # CPU time over the worker's life
+    memory_bytes: int = 4 << 30  # address space (importing torch reserves some 0.7 GiB)
+    file_bytes: int = 64 << 20  # largest file, the worker's log included
+    threads: int = 1  # the checks' inputs are small; more threads spin and steal the trusted side's core
+    cuda: bool = False  # the checks run on the GPU: the worker initializes CUDA and has no address-space limit
+
+
+# ------------------------------------------------------------------------------- what the worker may read
+def _inside(path: str, root: str) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def read_roots() -> tuple[list[str], list[str]]:
+    """(directories the worker may read, warnings): the Python installation and system libraries,
+    never the grader's own tree."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}
+    user_site = site.getusersitepackages()
+    if user_site and os.path.isdir(user_site):
+        roots.add(user_site)
+    roots |= {p for p in sys.path if p and os.path.isdir(p)}
+    roots |= {os.path.dirname(os.path.realpath(sys.executable))}
+    warnings = []
+    kept = []
+    for r in sorted(roots):
+        if _inside(r, str(GRADER_ROOT)):
+            continue  # the repository itself (pytest puts it on sys.path)
+        if _inside(str(GRADER_ROOT), r):
+            warnings.append(f"the grader's files ({GRADER_ROOT}) lie inside {r}, which the worker must be able to "
+                            "read: install the grader outside the Python installation (editable, or run from source)")
+        kept.append(r)
+    kept += [p for p in SYSTEM_READ_ROOTS if os.path.exists(p)]
+    return kept, warnings
+
+
+# ------------------------------------------------------------------------------- what it leaves behind
+def _set_subreaper():
+    """Orphans of the worker become our children (not init's), so the sweep can find them."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _processes():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    status = dict(line.split(":", 1) for line in f if ":" in line)
+                yield int(entry), int(status["PPid"]), int(status["Uid"].split()[0])
+            except (OSError, ValueError, KeyError):
+                continue
+
+
+def sweep(uid: int | None, keep: set[int]) -> int:
+    """Kill every process of ``uid`` (when the worker ran as its own user) and every orphan adopted by
+    this process; returns how many were killed."""
+    me, killed = os.getpid(), 0
+    keep = set(keep) | _LIVE_WORKERS
+    for _ in range(20):
+        found = [pid for pid, ppid, puid in _processes()
+                 if pid != me and pid not in keep and ((uid is not None and puid == uid) or ppid == me)]
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        for pid in found:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+    return killed
+
+
+def _remote_error(msg: dict, value) -> RemoteError:
+    """The student's exception, from a ``raised`` answer."""
+    return RemoteError(str(msg.get("type", "Exception"))[:100], value if isinstance(value, str) else "")
+
+
+class Sandbox:
+    """One submission's worker, restarted after a check that killed or hung it."""
+
+    def __init__(self, path, function_names, class_names, limits: Limits | None = None):
+        self.path = Path(path).expanduser().resolve()
+        self.function_names, self.class_names = tuple(function_names), tuple(class_names)
+        self.limits = limits or Limits()
+        self.proc = self.channel = self.workdir = None
+        self.generation = 0
+        self.deadline = None
+        self.condemned: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.callable: set[str] = set()
+        self.load_error = None
+        self.confinement: list[str] = []
+        self.restarts = 0
+        self._ids = itertools.count(1)  # the networks and callback graphs of every channel, numbered
+        self.uid = UID_BASE + os.getpid() if os.geteuid() == 0 else None
+        _set_subreaper()
+
+    # ----------------------------------------------------------------------- lifecycle
+    def launch(self):
+        """Start the worker without waiting for it (it imports torch while the caller does other work)."""
+        if self.channel is None and self.load_error is None:
+            try:
+                self._launch()
+            except SandboxError as exc:
+                self.load_error = str(exc)
+        return self
+
+    def start(self):
+        """Start a worker (unless :meth:`launch` did) and wait until the submission is imported; a
+        failure is recorded in ``load_error``."""
+        if self.load_error is not None:
+            return self
+        try:
+            if self.channel is None:
+                self._launch()
+            ready = self._wait_ready()
+        except SandboxError as exc:
+            self.load_error = str(exc)
+            self.stop()
+            return self
+        self.names = {n: str(t) for n, t in (ready.get("names") or {}).items()}
+        self.callable = set(ready.get("callable") or [])
+        self.load_error = ready.get("error")
+        self.confinement = [str(x) for x in ready.get("confinement") or []]
+        if self.load_error:
+            self.stop()
+        return self
+
+    def _spawn(self) -> dict:
+        self._launch()
+        return self._wait_ready()
+
+    def _launch(self):
+        if self.uid is not None:
+            sweep(self.uid, set())  # leftovers of an earlier grader with our pid
+        self.generation += 1
+        self.workdir = Path(tempfile.mkdtemp(prefix="dgm-sandbox-"))
+        sub_dir, target = self._copy_submission(self.workdir / "submission")
+        (self.workdir / "tmp").mkdir()
+        log = open(self.workdir / "worker.log", "wb")
+        if self.uid is not None:
+            for p in [self.workdir, *self.workdir.rglob("*")]:
+                with contextlib.suppress(OSError):
+                    os.lchown(p, self.uid, self.uid)
+        self.workdir.chmod(0o700)
+        roots, warnings = read_roots()
+        config = self._config(sub_dir, target, roots)
+        parent, child = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(WORKER), json.dumps(config), str(child.fileno())],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir, env=self._environment(), start_new_session=True)
+        finally:
+            child.close()
+            log.close()
+        _LIVE_WORKERS.add(self.proc.pid)
+        self.channel = Channel(parent, self.proc, self.workdir / "worker.log", self._ids,
+                               functools.partial(object_stand_in, self))
+        self.deadline_for_start = time.monotonic() + self.limits.start_seconds
+        self._warnings = warnings
+
+    def _copy_submission(self, sub_dir: Path) -> tuple[Path, Path]:
+        """Copy the submission into ``sub_dir``; returns (``sub_dir``, what the worker imports)."""
+        if self.path.is_dir():
+            shutil.copytree(self.path, sub_dir, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+            return sub_dir, sub_dir
+        if self.path.is_file():  # with the .py files beside it, which it may import (as in process)
+            sub_dir.mkdir()
+            for sibling in sorted(self.path.parent.glob("*.py"))[:200]:
+                if sibling.is_file() and not sibling.is_symlink():
+                    shutil.copy2(sibling, sub_dir / sibling.name)
+            target = sub_dir / self.path.name
+            shutil.copy2(self.path, target)
+            return sub_dir, target
+        raise SandboxError(f"no file or directory at {self.path}")
+
+    def _config(self, sub_dir: Path, target: Path, roots: list[str]) -> dict:
+        """The worker's command-line configuration (see ``worker.py``)."""
+        return {
+            "origin": str(self.path),  # informational: names the worker in process listings
+            "workdir": str(self.workdir), "submission": str(target), "submission_dir": str(sub_dir),
+            "functions": list(self.function_names), "classes": list(self.class_names),
+            "read_roots": roots, "write_files": [d for d in WRITABLE_DEVICES if os.path.exists(d)]
+            + [str(p) for p in Path("/dev").glob("nvidia*")],
+            "hidden": [str(GRADER_ROOT)], "cpu_seconds": int(self.limits.cpu_seconds),
+            "address_space": int(self.limits.memory_bytes), "file_size": int(self.limits.file_bytes),
+            "processes": 64 if self.uid is not None else None, "uid": self.uid, "gid": self.uid,
+            "python_files": [os.path.realpath(sys.executable), os.__file__, torch.__file__],
+            "threads": self.limits.threads, "cuda": self.limits.cuda, "parent": os.getpid(),
+        }
+
+    def _environment(self) -> dict:
+        return {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
+                "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(self.limits.threads),
+                "MKL_NUM_THREADS": str(self.limits.threads), "OMP_WAIT_POLICY": "PASSIVE"}
+
+    def _wait_ready(self) -> dict:
+        try:
+            msg, bufs = self.channel.read(self.deadline_for_start, "starting the worker and importing the submission",
+                                          budget=f"{self.limits.start_seconds:g} s to start")
+        except SandboxError as exc:
+            raise SandboxError(f"the submission could not be loaded: {exc}") from None
+        value = wire.decode(msg.get("payload"), bufs)
+        if msg.get("op") == "failed":
+            raise SandboxError(str(value))
+        if msg.get("op") != "ready" or not isinstance(value, dict):
+            raise SandboxError("the worker did not report the submission's names")
+        value["confinement"] = list(value.get("confinement") or []) + self._warnings
+        return value
+
+    def stop(self):
+        """End the worker: ask, then kill its process group and sweep; remove its directory."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.5)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait()
+            _LIVE_WORKERS.discard(self.proc.pid)
+            sweep(self.uid, set())
+            self.proc = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    close = stop
+
+    def _condemn(self, name: str, reason: str):
+        self.condemned[name] = reason
+        self.stop()
+        self.restarts += 1
+
+    # ----------------------------------------------------------------------- calls
+    def request(self, header: dict, what: str, name: str, device=None):
+        """Send one request to a live worker (started again if an earlier check stopped it) within
+        the check's time; returns what :meth:`Channel.exchange` does. A failure condemns ``name``."""
+        __tracebackhide__ = True
+        if name in self.condemned:
+            raise SandboxError(f"{name}: not run again: {self.condemned[name]}")
+        if self.channel is None:
+            if self.load_error:
+                raise SandboxError(f"the submission could not be loaded: {self.load_error}")
+            try:
+                self._spawn()
+            except SandboxError as exc:
+                self.stop()
+                raise SandboxError(f"{what}: the worker could not be restarted: {exc}") from None
+        deadline = self.deadline if self.deadline is not None else time.monotonic() + self.limits.check_seconds
+        try:
+            return self.channel.exchange(header, what, deadline, f"{self.limits.check_seconds:g} s per check", device)
+        except SandboxError as exc:
+            self._condemn(name, f"in an earlier check, {exc}")
+            raise
+        except (OSError, wire.ProtocolError) as exc:
+            self._condemn(name, f"in an earlier check, the worker broke the protocol during {what}: {exc}")
+            raise SandboxError(f"the worker broke the protocol during {what}: {exc}") from None
+
+    def invoke(self, spec: CallSpec):
+        """One black-box call in the worker (``spec.grad``: it keeps the graph for :meth:`vjp`).
+        Returns (value, call id or None)."""
+        __tracebackhide__ = True
+        leaves, _ = wire.flatten((spec.args, spec.kwargs))
+        device = next((t.device for t in leaves if t.device.type != "cpu"), None)
+        state = torch.get_rng_state() if spec.rng is None else spec.rng
+        what = spec.what
+        op_back, value, call, msg = self.request(spec.header(state), what, spec.label, device)
+        if op_back == "raised":
+            raise _remote_error(msg, value)
+        if not isinstance(value, dict) or "value" not in value:
+            raise SandboxError(f"the worker broke the protocol during {what}: malformed answer")
+        new_state = value.get("rng")
+        if spec.apply_rng:
+            if not (isinstance(new_state, torch.Tensor) and new_state.dtype == torch.uint8
+                    and new_state.shape == state.shape):
+                raise SandboxError(f"the worker broke the protocol during {what}: bad RNG state")
+            torch.set_rng_state(new_state)
+        return value["value"], call
+
+    def vjp(self, call, grads, target, generation):
+        """The gradients w.r.t. each input of ``call`` (made by worker ``generation``) given ``grads``, one per output."""
+        __tracebackhide__ = True
+        if generation != self.generation or self.channel is None:
+            raise SandboxError(f"{target}: the worker that computed this output was restarted; "
+                               "its gradients are gone")
+        op, value, _, msg = self.request({"op": "vjp", "call": call, "payload": list(grads)},
+                                         f"the gradient of {target}(...)", target)
+        if op == "raised":
+            raise _remote_error(msg, value)
+        if not isinstance(value, dict):
+            raise SandboxError(f"the worker broke the protocol during the gradient of {target}(...)")
+        return value.get("value")
+
+    def function(self, name):
+        return RemoteFunction(self, name)
