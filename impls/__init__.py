@@ -2,10 +2,12 @@
 
 Each formula lives in one small function whose docstring gives the math:
 
-- ``gaussian``:  sample_gaussian, log_normal, log_normal_mixture, kl_normal
+- ``gaussian``:  sample_gaussian, log_normal, log_normal_mixture, kl_normal; LOG_2PI,
+  log_standard_normal and reparameterize, which the rest of the project imports
 - ``bernoulli``: log_bernoulli_with_logits
 - ``reductions``: log_mean_exp
-- ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples)
+- ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples); their terms
+  (elbo_terms, kl_per_dimension, iwae_log_weights), shared with training/ and benchmarks/fused.py
 - ``vae``:       the CS236 VAE (MLP encoder / decoder) built on the functions above
 """
 from impls.bernoulli import log_bernoulli_with_logits

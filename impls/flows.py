@@ -4,12 +4,10 @@ Conventions (../shared/CONTRACT.md): ``forward`` goes from data x to latent z, s
 is  log p(x) = log N(f(x); 0, I) + log|det df/dx|.  A mask is a 0/1 tensor of the feature shape;
 1 marks the features that pass through a coupling unchanged.
 """
-import math
-
 import torch
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from impls.gaussian import log_standard_normal
 
 __all__ = [
     "affine_flow_log_prob",
@@ -32,7 +30,7 @@ def affine_flow_log_prob(x, scale, shift):
     """
     scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
     z = (x - shift) / scale
-    return -0.5 * (LOG_2PI + z**2) - torch.log(torch.abs(scale))
+    return log_standard_normal(z, event_dims=0) - torch.log(torch.abs(scale))
 
 
 # -------------------------------------------------------------------------- coupling layer
@@ -187,7 +185,7 @@ class RealNVP(nn.Module):
 
     def base_log_prob(self, z):
         """log N(z; 0, I) summed over the features, shape (B,)."""
-        return (-0.5 * (LOG_2PI + z**2)).flatten(1).sum(1)
+        return log_standard_normal(z, event_dims=len(self.shape))
 
     def log_prob(self, x):
         """log p(x) = log N(f(x); 0, I) + log|det df/dx|, shape (B,)."""

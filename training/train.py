@@ -32,9 +32,7 @@ from tqdm import tqdm
 
 from training import data as mnist
 from training import evaluate as ev
-from impls.bernoulli import log_bernoulli_with_logits
-from impls.bounds import negative_elbo_bound
-from impls.gaussian import sample_gaussian
+from impls.bounds import elbo_terms, negative_elbo_bound
 from impls.vae import VAE
 
 
@@ -138,14 +136,13 @@ def vae_objective(model, x, beta=1.0, free_bits=0.0):
     With ``beta == 1`` and no free bits the loss is the reference negative ELBO
     (impls/bounds.py). Otherwise loss = rec + beta * sum_i max(free_bits, KL_i), KL_i the batch-mean
     KL of latent dimension i (KL warm-up: beta rising from 0 to 1; free bits: Kingma et al. 2016,
-    per dimension), with the same one-sample reconstruction term."""
+    per dimension), with the same one-sample reconstruction term: both terms are the reference's
+    (:func:`impls.bounds.elbo_terms`)."""
     if beta == 1.0 and free_bits == 0.0:
         nelbo, kl, rec = negative_elbo_bound(x, model.enc, model.dec)
         return nelbo, nelbo, kl, rec
-    m, v = model.enc(x)
-    z = sample_gaussian(m, v)
-    rec = -log_bernoulli_with_logits(x, model.dec(z)).mean()
-    kl_dims = ev.kl_per_dimension(m, v).mean(0)
+    rec, kl_dims = elbo_terms(x, model.enc, model.dec)
+    rec, kl_dims = rec.mean(), kl_dims.mean(0)
     kl = kl_dims.sum()
     loss = rec + beta * torch.clamp(kl_dims, min=free_bits).sum()
     return loss, kl + rec, kl, rec
