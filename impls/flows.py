@@ -149,6 +149,8 @@ class RealNVP(nn.Module):
     (C, H, W) (images, checkerboard masks of alternating parity). ``forward(x) -> (z, log_det)``
     with the log-determinants of the layers summed; ``log_prob(x) = log N(z; 0, I) + log_det``.
     ``bounded_scale=True`` uses s = factor * tanh(h) (see :class:`BoundedScale`), else s = h.
+    A subclass with couplings of its own (training/mnist_flow.py) replaces ``layers``; forward,
+    inverse, log_prob and sample work on whatever ``layers`` holds.
     """
 
     def __init__(self, shape, n_layers=4, hidden=64, bounded_scale=True):
@@ -169,9 +171,14 @@ class RealNVP(nn.Module):
             layers.append(AffineCoupling(mask, scale, shift))
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x):
-        """x -> (z, sum of the layers' log|det|), shape (B,)."""
-        log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    def forward(self, x, log_det=None):
+        """x -> (z, sum of the layers' log|det|), shape (B,).
+
+        ``log_det``: the log|det| (B,) of a transform applied to x before the layers, which the
+        layers' terms are added to, in order (default zeros).
+        """
+        if log_det is None:
+            log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for layer in self.layers:
             x, ld = layer(x)
             log_det = log_det + ld
@@ -192,8 +199,9 @@ class RealNVP(nn.Module):
         z, log_det = self(x)
         return self.base_log_prob(z) + log_det
 
-    def sample(self, n):
-        """n samples x = f^{-1}(z), z ~ N(0, I), with the model's dtype and device."""
+    def sample(self, n, temperature=1.0):
+        """n samples x = f^{-1}(temperature * z), z ~ N(0, I), with the model's dtype and device
+        (``temperature`` < 1 draws from nearer the mode)."""
         p = next(self.parameters())
-        z = torch.randn(n, *self.shape, dtype=p.dtype, device=p.device)
+        z = temperature * torch.randn(n, *self.shape, dtype=p.dtype, device=p.device)
         return self.inverse(z)
