@@ -372,34 +372,25 @@ def train_realnvp(args):
 
 
 # --------------------------------------------------------------------------------- CLI
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {s!r}")
-    return v
+def _number(convert, ok, expected, expected_value=None):
+    """An argparse type: ``convert(s)`` if that parses and the value is ``ok``; otherwise the
+    message 'expected <expected>' (or <expected_value> for a number out of range), not s."""
+
+    def parse(s):
+        try:
+            v = convert(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, not {s!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected_value or expected}, not {s!r}")
+        return v
+
+    return parse
 
 
-def _nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {s!r}")
-    return v
-
-
-def _nonneg_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {s!r}") from None
-    if not v >= 0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {s!r}")
-    return v
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+_nonneg_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0", "a finite number >= 0")
 
 
 def _positive_float(s):
