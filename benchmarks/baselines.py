@@ -14,7 +14,7 @@ import torch
 from torch.distributions import Bernoulli, Independent, Normal, TransformedDistribution, constraints, kl_divergence
 from torch.distributions.transforms import Transform
 
-LOG_2PI = math.log(2 * math.pi)
+from impls.gaussian import LOG_2PI
 
 
 # --------------------------------------------------------------------- torch.distributions

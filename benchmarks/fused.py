@@ -8,16 +8,20 @@ loop that reads every input once and writes only the (reduced) output.
 What is fused and what is not:
 
 - ``log_normal``, ``kl_normal``, ``log_bernoulli_with_logits``, ``log_mean_exp``: the whole formula.
-- ``sample_gaussian``: the noise is drawn eagerly with ``torch.randn`` (the same random stream as
-  :func:`impls.sample_gaussian`, so both give identical samples under the same seed); only
-  ``m + sqrt(v) * eps`` is fused.
-- ``negative_elbo_bound`` and ``negative_iwae_bound``: the reference algorithms (the IWAE bound
-  chunked over the samples exactly as in :mod:`impls.bounds`, drawing the same noise in the same
-  order) with the elementwise parts fused; the encoder and decoder are called as given.
+- ``sample_gaussian``: :func:`impls.sample_gaussian` itself, which draws the noise eagerly with
+  ``torch.randn`` (so both give identical samples under the same seed), given the compiled
+  ``m + sqrt(v) * eps``.
+- ``negative_elbo_bound`` and ``negative_iwae_bound``: the functions of :mod:`impls.bounds`
+  themselves (the IWAE bound chunked over the samples, drawing the same noise in the same order),
+  given the fused sampler and likelihood, and for the IWAE bound a per-chunk kernel computing
+  log p(x|z) and the log-weights in one pass; the encoder and decoder are called as given, and the
+  KL of q (batch x latent dims, small) is the reference's, eager.
 
 Every function agrees with its reference in :mod:`impls` to float64 rounding (tests/test_fused.py
-checks rtol 1e-10). The formulas are the references' formulas, written in the forms that Inductor
-vectorizes (``softplus`` and ``logsumexp`` spelled out: their float64 lowerings are not vectorized).
+checks rtol 1e-10). Where the formula is the reference's as written, the reference function is what
+is compiled (``log_normal``, ``kl_normal``, the reparameterization, the IWAE log-weights); two are
+written here in the forms that Inductor vectorizes (``softplus`` and ``logsumexp`` spelled out:
+their float64 lowerings are not vectorized).
 
 Where ``torch.compile`` is unavailable (no C++ compiler, an unsupported platform, or
 ``TORCHDYNAMO_DISABLE=1``), each function falls back to the same formula run eagerly, with one
@@ -33,9 +37,8 @@ import warnings
 
 import torch
 
+from impls import bounds, gaussian
 from impls.bounds import IWAE_CHUNK_ELEMENTS
-
-LOG_2PI = math.log(2 * math.pi)
 
 __all__ = [
     "sample_gaussian",
@@ -134,19 +137,9 @@ def _fused(fn):
 
 
 # ------------------------------------------------------------------------- fused formulas
-@_fused
-def _reparameterize(m, v, eps):
-    return m + torch.sqrt(v) * eps
-
-
-@_fused
-def _log_normal(x, m, v):
-    return -0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).sum(-1)
-
-
-@_fused
-def _kl_normal(qm, qv, pm, pv):
-    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1).sum(-1)
+_reparameterize = _fused(gaussian.reparameterize)
+_log_normal = _fused(gaussian.log_normal)
+_kl_normal = _fused(gaussian.kl_normal)
 
 
 def _softplus(l):
@@ -154,9 +147,14 @@ def _softplus(l):
     return torch.clamp(l, min=0) + torch.log1p(torch.exp(-torch.abs(l)))
 
 
+def _bernoulli(x, logits):
+    """:func:`impls.log_bernoulli_with_logits` as sum_d x_d l_d - softplus(l_d), softplus spelled out."""
+    return (x * logits - _softplus(logits)).sum(-1)
+
+
 @_fused
 def _log_bernoulli_with_logits(x, logits):
-    return (x * logits - _softplus(logits)).sum(-1)
+    return _bernoulli(x, logits)
 
 
 def _logsumexp(x, dim):
@@ -180,24 +178,14 @@ def _log_mean_exp(x, dim: int):
 
 @_fused
 def _iwae_log_weights(x, logits, z, m, v):
-    """Per sample and example: log p(x|z) and log w = log p(x|z) + log N(z; 0, I) - log N(z; m, v)."""
-    log_px_z = (x * logits - _softplus(logits)).sum(-1)
-    log_pz = -0.5 * (LOG_2PI + z**2).sum(-1)
-    log_qz = -0.5 * (LOG_2PI + torch.log(v) + (z - m) ** 2 / v).sum(-1)
-    return log_px_z + log_pz - log_qz, log_px_z
-
-
-@_fused
-def _kl_standard_normal(m, v):
-    """KL(N(m, v) || N(0, I)), the reference formula with pm = 0, pv = 1."""
-    return 0.5 * (-torch.log(v) + v + m**2 - 1).sum(-1)
+    """:func:`impls.bounds.iwae_log_weights` with the likelihood of :func:`_bernoulli`: one kernel per chunk."""
+    return bounds.iwae_log_weights(x, logits, z, m, v, log_likelihood=_bernoulli)
 
 
 # ------------------------------------------------------------------- the contract's names
 def sample_gaussian(m, v):
     """As :func:`impls.sample_gaussian` (same noise under the same seed), with the affine map fused."""
-    eps = torch.randn(torch.broadcast_shapes(m.shape, v.shape), dtype=m.dtype, device=m.device)
-    return _reparameterize(m, v, eps)
+    return gaussian.sample_gaussian(m, v, reparameterize=_reparameterize)
 
 
 def log_normal(x, m, v):
@@ -221,28 +209,13 @@ def log_mean_exp(x, dim):
 
 
 def negative_elbo_bound(x, encoder, decoder):
-    """As :func:`impls.negative_elbo_bound` (same noise under the same seed), elementwise parts fused."""
-    m, v = encoder(x)
-    z = sample_gaussian(m, v)
-    rec = -log_bernoulli_with_logits(x, decoder(z)).mean()
-    kl = _kl_standard_normal(m, v).mean()
-    return kl + rec, kl, rec
+    """:func:`impls.negative_elbo_bound` (same noise under the same seed) with the fused sampler and likelihood."""
+    return bounds.negative_elbo_bound(x, encoder, decoder, log_likelihood=log_bernoulli_with_logits,
+                                      sample=sample_gaussian)
 
 
 def negative_iwae_bound(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS):
-    """As :func:`impls.negative_iwae_bound`: the same chunks, the same noise in the same order;
-    per chunk one fused kernel computes log p(x|z) and the log-weights from the decoder's logits."""
-    m, v = encoder(x)
-    chunk = max(1, min(iw, chunk_elements // max(1, x.numel())))
-    log_sum_w = torch.full(m.shape[:-1], -math.inf, dtype=m.dtype, device=m.device)
-    log_px_z_sum = torch.zeros_like(log_sum_w)
-    for start in range(0, iw, chunk):
-        k = min(chunk, iw - start)
-        z = sample_gaussian(m.expand(k, *m.shape), v.expand(k, *v.shape))  # (k, B, D)
-        log_w, log_px_z = _iwae_log_weights(x, decoder(z), z, m, v)  # (k, B) each
-        log_sum_w = torch.logaddexp(log_sum_w, torch.logsumexp(log_w, 0))
-        log_px_z_sum = log_px_z_sum + log_px_z.sum(0)
-    iwae = log_sum_w - math.log(iw)
-    kl = _kl_standard_normal(m, v).mean()
-    rec = -(log_px_z_sum / iw).mean()
-    return -iwae.mean(), kl, rec
+    """:func:`impls.negative_iwae_bound`: the same chunks, the same noise in the same order; per chunk
+    the fused sampler and one fused kernel computing log p(x|z) and the log-weights from the logits."""
+    return bounds.negative_iwae_bound(x, encoder, decoder, iw, chunk_elements, log_weights=_iwae_log_weights,
+                                      sample=sample_gaussian)

@@ -122,37 +122,6 @@ def _run(bench, tensors, kernel, variant, rows, dtype, device):
 @pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("device", DEVICES)
-def test_sample_gaussian(bench, tensors, device, dtype, rows, variant):
-    _run(bench, tensors, "sample_gaussian", variant, rows, dtype, device)
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("rows", SIZES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("device", DEVICES)
-def test_log_normal(bench, tensors, device, dtype, rows, variant):
-    _run(bench, tensors, "log_normal", variant, rows, dtype, device)
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("rows", SIZES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("device", DEVICES)
-def test_kl_normal(bench, tensors, device, dtype, rows, variant):
-    _run(bench, tensors, "kl_normal", variant, rows, dtype, device)
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("rows", SIZES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("device", DEVICES)
-def test_log_bernoulli_with_logits(bench, tensors, device, dtype, rows, variant):
-    _run(bench, tensors, "log_bernoulli_with_logits", variant, rows, dtype, device)
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("rows", SIZES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("device", DEVICES)
-def test_log_mean_exp(bench, tensors, device, dtype, rows, variant):
-    _run(bench, tensors, "log_mean_exp", variant, rows, dtype, device)
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_kernel(bench, tensors, kernel, device, dtype, rows, variant):
+    _run(bench, tensors, kernel, variant, rows, dtype, device)

@@ -72,16 +72,9 @@ def _coupling_run(bench, inputs, device, dtype, rows, variant, direction):
 @pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("device", DEVICES)
-def test_affine_coupling_forward(bench, inputs, device, dtype, rows, variant):
-    _coupling_run(bench, inputs, device, dtype, rows, variant, "forward")
-
-
-@pytest.mark.parametrize("variant", FLOW_VARIANTS)
-@pytest.mark.parametrize("rows", SIZES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("device", DEVICES)
-def test_affine_coupling_inverse(bench, inputs, device, dtype, rows, variant):
-    _coupling_run(bench, inputs, device, dtype, rows, variant, "inverse")
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_affine_coupling(bench, inputs, direction, device, dtype, rows, variant):
+    _coupling_run(bench, inputs, device, dtype, rows, variant, direction)
 
 
 def _realnvp(inputs, rows, dtype, device):

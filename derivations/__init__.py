@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable, Union
 
 from . import affine_flow, bernoulli, coupling, elbo, gaussian
-from ._base import Derivation
+from ._base import Derivation, lazy_attributes
 from .affine_flow import affine_flow_density
 from .bernoulli import log_likelihood
 from .coupling import coupling_log_det
@@ -68,11 +68,7 @@ _LAZY = {
     "COUPLING_LOG_DET": coupling_log_det,
 }
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return _LAZY[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def __dir__():

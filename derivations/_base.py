@@ -76,3 +76,24 @@ def require_equal(lhs, rhs, what: str) -> None:
     """Let SymPy prove ``lhs == rhs`` (``simplify`` of the difference is 0)."""
     if sp.simplify(sp.expand_log(lhs - rhs, force=True)) != 0:
         raise AssertionError(f"SymPy could not show {what}: {lhs} != {rhs}")
+
+
+def conclude(name: str, symbols, oracle, *, derived, what: str, steps) -> Derivation:
+    """The :class:`Derivation` ``name`` whose closed form is the expression of its last step, once
+    SymPy has shown it equal to ``derived``, the form the steps computed (:func:`require_equal`,
+    ``what`` naming the claim)."""
+    closed = steps[-1][1]
+    require_equal(derived, closed, what)
+    return Derivation(name=name, expr=closed, symbols=tuple(symbols), steps=tuple(steps), oracle=oracle)
+
+
+def lazy_attributes(module_name: str, factories: dict):
+    """A module ``__getattr__`` (PEP 562): ``factories[name]()`` for the names of the derivations a
+    module builds on first use (``KL`` -> ``kl()``); any other missing name is an AttributeError."""
+
+    def __getattr__(name):
+        if name in factories:
+            return factories[name]()
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -21,7 +21,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ._base import Derivation, float64_oracle, require_equal
+from ._base import Derivation, float64_oracle, lazy_attributes, require_equal
 
 __all__ = [
     "affine_flow", "affine_flow_density", "homework_density", "total_mass", "check_density_answer",
@@ -158,7 +158,4 @@ def affine_flow() -> Derivation:
 affine_flow_density = affine_flow
 
 
-def __getattr__(name):
-    if name == "AFFINE_FLOW":
-        return affine_flow()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"AFFINE_FLOW": affine_flow})

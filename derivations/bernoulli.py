@@ -17,7 +17,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ._base import Derivation, float64_oracle, require_equal
+from ._base import Derivation, conclude, float64_oracle, lazy_attributes, require_equal
 
 __all__ = ["log_likelihood", "LOG_LIKELIHOOD"]
 
@@ -38,11 +38,9 @@ def log_likelihood() -> Derivation:
     softplus_form = -x * sp.log(1 + sp.exp(-l)) - (1 - x) * sp.log(1 + sp.exp(l))
     closed = x * l - sp.log(1 + sp.exp(l))
     require_equal(naive, softplus_form, "the softplus form")
-    require_equal(softplus_form, closed, "the logit form")
-    return Derivation(
-        name="bernoulli.log_likelihood",
-        expr=closed,
-        symbols=(x, l),
+    return conclude(
+        "bernoulli.log_likelihood", (x, l), _log_likelihood_oracle,
+        derived=softplus_form, what="the logit form",
         steps=(
             ("Bernoulli log-likelihood, mean p", generic),
             ("p = sigmoid(l)", naive),
@@ -50,11 +48,7 @@ def log_likelihood() -> Derivation:
              softplus_form),
             ("log(1 + e^-l) = log(1 + e^l) - l", closed),
         ),
-        oracle=_log_likelihood_oracle,
     )
 
 
-def __getattr__(name):
-    if name == "LOG_LIKELIHOOD":
-        return log_likelihood()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"LOG_LIKELIHOOD": log_likelihood})

@@ -24,7 +24,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ._base import Derivation, float64_oracle
+from ._base import Derivation, float64_oracle, lazy_attributes
 
 __all__ = ["coupling_jacobian", "coupling_log_det", "log_det", "COUPLING_LOG_DET"]
 
@@ -96,7 +96,4 @@ def coupling_log_det() -> Derivation:
     )
 
 
-def __getattr__(name):
-    if name == "COUPLING_LOG_DET":
-        return coupling_log_det()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"COUPLING_LOG_DET": coupling_log_det})

@@ -29,7 +29,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ._base import Derivation, float64_oracle, require_equal
+from ._base import Derivation, conclude, float64_oracle, lazy_attributes, require_equal
 from .gaussian import _log_density_oracle, expectation, kl, kl_gaussians, log_density
 
 __all__ = ["log_marginal", "posterior", "elbo", "kl_gaussians", "identity", "IDENTITY"]
@@ -110,12 +110,10 @@ def identity() -> Derivation:
     expected_loglik = expectation(log_lik, z, mq, vq)
     elbo_q = expected_loglik - _kl_1d(mq, vq, 0, 1)
     kl_post = _kl_1d(mq, vq, post_mean, post_var)
-    require_equal(elbo_q + kl_post, closed, "ELBO + KL(q || posterior) = log p(x)")
 
-    return Derivation(
-        name="elbo.identity",
-        expr=closed,
-        symbols=(x, a, b, s2),
+    return conclude(
+        "elbo.identity", (x, a, b, s2), _log_marginal_1d,
+        derived=elbo_q + kl_post, what="ELBO + KL(q || posterior) = log p(x)",
         steps=(
             ("posterior variance (complete the square in z)", post_var),
             ("posterior mean", post_mean),
@@ -127,11 +125,7 @@ def identity() -> Derivation:
              sp.simplify(sp.expand_log(elbo_q + kl_post - closed, force=True))),
             ("hence log p(x) = log N(x; b, a^2 + s2)", closed),
         ),
-        oracle=_log_marginal_1d,
     )
 
 
-def __getattr__(name):
-    if name == "IDENTITY":
-        return identity()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"IDENTITY": identity})

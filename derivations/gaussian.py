@@ -30,7 +30,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-from ._base import Derivation, float64_oracle, require_equal
+from ._base import Derivation, conclude, float64_oracle, lazy_attributes
 
 __all__ = [
     "density", "expectation", "log_density", "kl", "kl_standard",
@@ -81,18 +81,15 @@ def log_density() -> Derivation:
     pdf = density(x, m, v)
     expanded = sp.expand(sp.expand_log(sp.log(pdf), force=True))
     closed = -(sp.log(2 * sp.pi) + sp.log(v) + (x - m) ** 2 / v) / 2
-    require_equal(expanded, closed, "the log of the Gaussian density")
-    return Derivation(
-        name="gaussian.log_density",
-        expr=closed,
-        symbols=(x, m, v),
+    return conclude(
+        "gaussian.log_density", (x, m, v), _log_density_oracle,
+        derived=expanded, what="the log of the Gaussian density",
         steps=(
             ("density N(x; m, v), v = variance", pdf),
             ("take the log", sp.log(pdf)),
             ("expand the log", expanded),
             ("collect", closed),
         ),
-        oracle=_log_density_oracle,
     )
 
 
@@ -113,11 +110,9 @@ def kl() -> Derivation:
     moments = sp.Tuple(*(expectation(x**j, x, qm, qv) for j in range(3)))
     integrated = expectation(log_ratio, x, qm, qv)
     closed = (sp.log(pv / qv) + (qv + (qm - pm) ** 2) / pv - 1) / 2
-    require_equal(integrated, closed, "the Gaussian KL closed form")
-    return Derivation(
-        name="gaussian.kl",
-        expr=closed,
-        symbols=(qm, qv, pm, pv),
+    return conclude(
+        "gaussian.kl", (qm, qv, pm, pv), _kl_oracle,
+        derived=integrated, what="the Gaussian KL closed form",
         steps=(
             ("definition KL(q || p), q = N(q_m, q_v), p = N(p_m, p_v)",
              sp.Integral(q * sp.log(q / p), (x, -sp.oo, sp.oo))),
@@ -126,7 +121,6 @@ def kl() -> Derivation:
             ("integrate term by term against q", integrated),
             ("simplify", closed),
         ),
-        oracle=_kl_oracle,
     )
 
 
@@ -144,17 +138,14 @@ def kl_standard() -> Derivation:
     qm, qv, pm, pv = general.symbols
     substituted = general.expr.subs({qm: mu, qv: sigma**2, pm: 0, pv: 1}, simultaneous=True)
     closed = (sigma**2 + mu**2 - 1) / 2 - sp.log(sigma)
-    require_equal(substituted, closed, "the KL against N(0, 1)")
-    return Derivation(
-        name="gaussian.kl_standard",
-        expr=closed,
-        symbols=(mu, sigma),
+    return conclude(
+        "gaussian.kl_standard", (mu, sigma), _kl_standard_oracle,
+        derived=substituted, what="the KL against N(0, 1)",
         steps=(
             ("general KL", general.expr),
             ("substitute q_m = mu, q_v = sigma^2, p_m = 0, p_v = 1", substituted),
             ("log(1/sigma^2) = -2 log(sigma)", closed),
         ),
-        oracle=_kl_standard_oracle,
     )
 
 
@@ -178,10 +169,4 @@ def kl_gaussians(m1, S1, m2, S2):
     return 0.5 * (trace + maha - k + logdet2 - logdet1)
 
 
-_LAZY = {"LOG_DENSITY": log_density, "KL": kl, "KL_STANDARD": kl_standard}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return _LAZY[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"LOG_DENSITY": log_density, "KL": kl, "KL_STANDARD": kl_standard})

@@ -1,25 +1,16 @@
-"""The answer key: reference implementations of the submission contract (../shared/CONTRACT.md).
+"""The answer key: reference implementations of the submission contract (docs/CONTRACT.md).
 
 Each formula lives in one small function whose docstring gives the math:
 
-- ``gaussian``:  sample_gaussian, log_normal, log_normal_mixture, kl_normal
+- ``gaussian``:  sample_gaussian, log_normal, log_normal_mixture, kl_normal; LOG_2PI,
+  log_standard_normal and reparameterize, which the rest of the project imports
 - ``bernoulli``: log_bernoulli_with_logits
 - ``reductions``: log_mean_exp
-- ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples)
+- ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples); their terms
+  (elbo_terms, kl_per_dimension, iwae_log_weights), shared with training/ and benchmarks/fused.py
 - ``vae``:       the CS236 VAE (MLP encoder / decoder) built on the functions above
 """
 from impls.bernoulli import log_bernoulli_with_logits
 from impls.bounds import negative_elbo_bound, negative_iwae_bound
 from impls.gaussian import kl_normal, log_normal, log_normal_mixture, sample_gaussian
 from impls.reductions import log_mean_exp
-
-__all__ = [
-    "sample_gaussian",
-    "log_normal",
-    "log_normal_mixture",
-    "kl_normal",
-    "log_bernoulli_with_logits",
-    "log_mean_exp",
-    "negative_elbo_bound",
-    "negative_iwae_bound",
-]

@@ -1,48 +1,87 @@
-"""The VAE objectives: negative ELBO and negative IWAE bound (prior N(0, I), Bernoulli pixels)."""
+"""The VAE objectives: negative ELBO and negative IWAE bound (prior N(0, I), Bernoulli pixels).
+
+Each bound is one algorithm here. Its elementwise formulas are arguments with the reference's
+as defaults, so that a fast path (benchmarks/fused.py) runs this same algorithm, the same noise
+in the same order, with compiled kernels of its own.
+"""
 import math
 
 import torch
 
 from impls.bernoulli import log_bernoulli_with_logits
-from impls.gaussian import kl_normal, log_normal, sample_gaussian
+from impls.gaussian import kl_normal, log_normal, log_standard_normal, sample_gaussian
 
 # Upper bound on the number of decoder output elements evaluated at once by the IWAE bound.
 IWAE_CHUNK_ELEMENTS = 2**22
 
 
-def negative_elbo_bound(x, encoder, decoder):
+def kl_per_dimension(m, v):
+    """KL(N(m_i, v_i) || N(0, 1)) for each latent dimension i: :func:`kl_normal` of each coordinate
+    alone, the shape of ``m`` (its sum over the last dim is the KL of the diagonal Gaussian)."""
+    return kl_normal(m.unsqueeze(-1), v.unsqueeze(-1), m.new_zeros(()), v.new_ones(()))
+
+
+def elbo_terms(x, encoder, decoder, log_likelihood=log_bernoulli_with_logits, sample=sample_gaussian):
+    """The one-sample ELBO's terms, per example: ``(rec, kl)``,
+
+        rec_b  = -log p(x_b | z_b),  z_b ~ q(z | x_b)                     shape (B,)
+        kl_bi  = KL(q(z_i | x_b) || N(0, 1)), analytic, per latent dim i   shape (B, D)
+
+    so that -ELBO_b = rec_b + sum_i kl_bi. ``log_likelihood(x, logits)`` and ``sample(m, v)``
+    default to the reference's :func:`log_bernoulli_with_logits` and :func:`sample_gaussian`.
+    Used by :func:`negative_elbo_bound` and by the trainer's KL warm-up / free bits objective
+    (training/train.py), which weighs the dimensions' KLs.
+    """
+    m, v = encoder(x)
+    z = sample(m, v)
+    return -log_likelihood(x, decoder(z)), kl_per_dimension(m, v)
+
+
+def negative_elbo_bound(x, encoder, decoder, log_likelihood=log_bernoulli_with_logits, sample=sample_gaussian):
     """-ELBO = KL(q(z|x) || p(z)) - E_q[log p(x|z)], batch means; one Monte Carlo sample.
 
     Returns ``(nelbo, kl, rec)`` with ``kl`` analytic and ``rec = -log p(x|z)``, z ~ q(z|x).
+    ``log_likelihood`` and ``sample``: as in :func:`elbo_terms`.
     """
-    m, v = encoder(x)
-    z = sample_gaussian(m, v)
-    rec = -log_bernoulli_with_logits(x, decoder(z)).mean()
-    kl = kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v)).mean()
+    rec, kl = elbo_terms(x, encoder, decoder, log_likelihood, sample)
+    rec, kl = rec.mean(), kl.sum(-1).mean()
     return kl + rec, kl, rec
 
 
-def negative_iwae_bound(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS):
+def iwae_log_weights(x, logits, z, m, v, log_likelihood=log_bernoulli_with_logits):
+    """Per sample and example: ``(log w, log p(x|z))`` with
+    log w = log p(x|z) + log N(z; 0, I) - log N(z; m, diag v),  p(x|z) from the decoder's ``logits``.
+
+    ``z``, ``logits``: (k, B, D) and (k, B, X); ``x``: (B, X); ``m``, ``v``: (B, D); returns (k, B) each.
+    """
+    log_px_z = log_likelihood(x, logits)
+    return log_px_z + log_standard_normal(z) - log_normal(z, m, v), log_px_z
+
+
+def negative_iwae_bound(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS, log_weights=iwae_log_weights,
+                        sample=sample_gaussian):
     """-L_iw = -mean_b log (1/iw) sum_i p(x_b, z_i) / q(z_i | x_b),  z_i ~ q(z | x_b) iid.
 
     The ``iw`` samples are drawn and decoded in chunks of at most ``chunk_elements`` decoder
     outputs, and the log-sum-exp is accumulated across chunks, so memory does not grow with
     ``iw``. Returns ``(niwae, kl, rec)``: ``kl`` the analytic batch-mean KL(q || p) and
     ``rec`` the batch mean of -log p(x|z) over the samples.
+
+    ``log_weights(x, logits, z, m, v) -> (log w, log p(x|z))`` is the per-chunk kernel and
+    ``sample(m, v)`` the reparameterized draw; they default to :func:`iwae_log_weights` and
+    :func:`sample_gaussian` (benchmarks/fused.py passes compiled ones).
     """
     m, v = encoder(x)
-    zero, one = torch.zeros_like(m), torch.ones_like(v)
     chunk = max(1, min(iw, chunk_elements // max(1, x.numel())))
     log_sum_w = torch.full(m.shape[:-1], -math.inf, dtype=m.dtype, device=m.device)
     log_px_z_sum = torch.zeros_like(log_sum_w)
     for start in range(0, iw, chunk):
         k = min(chunk, iw - start)
-        z = sample_gaussian(m.expand(k, *m.shape), v.expand(k, *v.shape))  # (k, B, D)
-        log_px_z = log_bernoulli_with_logits(x, decoder(z))  # (k, B)
-        log_w = log_px_z + log_normal(z, zero, one) - log_normal(z, m, v)
+        z = sample(m.expand(k, *m.shape), v.expand(k, *v.shape))  # (k, B, D)
+        log_w, log_px_z = log_weights(x, decoder(z), z, m, v)  # (k, B) each
         log_sum_w = torch.logaddexp(log_sum_w, torch.logsumexp(log_w, 0))
         log_px_z_sum = log_px_z_sum + log_px_z.sum(0)
     iwae = log_sum_w - math.log(iw)
-    kl = kl_normal(m, v, zero, one).mean()
+    kl = kl_per_dimension(m, v).sum(-1).mean()
     rec = -(log_px_z_sum / iw).mean()
     return -iwae.mean(), kl, rec

@@ -4,12 +4,10 @@ Conventions (../shared/CONTRACT.md): ``forward`` goes from data x to latent z, s
 is  log p(x) = log N(f(x); 0, I) + log|det df/dx|.  A mask is a 0/1 tensor of the feature shape;
 1 marks the features that pass through a coupling unchanged.
 """
-import math
-
 import torch
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from impls.gaussian import log_standard_normal
 
 __all__ = [
     "affine_flow_log_prob",
@@ -32,7 +30,7 @@ def affine_flow_log_prob(x, scale, shift):
     """
     scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
     z = (x - shift) / scale
-    return -0.5 * (LOG_2PI + z**2) - torch.log(torch.abs(scale))
+    return log_standard_normal(z, event_dims=0) - torch.log(torch.abs(scale))
 
 
 # -------------------------------------------------------------------------- coupling layer
@@ -151,6 +149,8 @@ class RealNVP(nn.Module):
     (C, H, W) (images, checkerboard masks of alternating parity). ``forward(x) -> (z, log_det)``
     with the log-determinants of the layers summed; ``log_prob(x) = log N(z; 0, I) + log_det``.
     ``bounded_scale=True`` uses s = factor * tanh(h) (see :class:`BoundedScale`), else s = h.
+    A subclass with couplings of its own (training/mnist_flow.py) replaces ``layers``; forward,
+    inverse, log_prob and sample work on whatever ``layers`` holds.
     """
 
     def __init__(self, shape, n_layers=4, hidden=64, bounded_scale=True):
@@ -171,9 +171,14 @@ class RealNVP(nn.Module):
             layers.append(AffineCoupling(mask, scale, shift))
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x):
-        """x -> (z, sum of the layers' log|det|), shape (B,)."""
-        log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    def forward(self, x, log_det=None):
+        """x -> (z, sum of the layers' log|det|), shape (B,).
+
+        ``log_det``: the log|det| (B,) of a transform applied to x before the layers, which the
+        layers' terms are added to, in order (default zeros).
+        """
+        if log_det is None:
+            log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for layer in self.layers:
             x, ld = layer(x)
             log_det = log_det + ld
@@ -187,15 +192,16 @@ class RealNVP(nn.Module):
 
     def base_log_prob(self, z):
         """log N(z; 0, I) summed over the features, shape (B,)."""
-        return (-0.5 * (LOG_2PI + z**2)).flatten(1).sum(1)
+        return log_standard_normal(z, event_dims=len(self.shape))
 
     def log_prob(self, x):
         """log p(x) = log N(f(x); 0, I) + log|det df/dx|, shape (B,)."""
         z, log_det = self(x)
         return self.base_log_prob(z) + log_det
 
-    def sample(self, n):
-        """n samples x = f^{-1}(z), z ~ N(0, I), with the model's dtype and device."""
+    def sample(self, n, temperature=1.0):
+        """n samples x = f^{-1}(temperature * z), z ~ N(0, I), with the model's dtype and device
+        (``temperature`` < 1 draws from nearer the mode)."""
         p = next(self.parameters())
-        z = torch.randn(n, *self.shape, dtype=p.dtype, device=p.device)
+        z = temperature * torch.randn(n, *self.shape, dtype=p.dtype, device=p.device)
         return self.inverse(z)

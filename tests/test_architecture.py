@@ -187,3 +187,11 @@ def test_every_contract_name_is_graded_by_some_check():
                 for m in _grades_marks(fn) or _grades_marks(checks):
                     graded[m.args[0]] += 1
     assert set(CONTRACT_NAMES + ANSWER_NAMES) <= set(graded)
+
+
+def test_the_answer_key_provides_every_contract_name():
+    """The loader finds the reference's names in ``impls`` and ``impls.flows`` (no list kept there)."""
+    import impls
+    import impls.flows
+
+    assert all(hasattr(impls, n) or hasattr(impls.flows, n) for n in CONTRACT_NAMES)

@@ -12,12 +12,12 @@ The density of the dequantized pixels in [0, 256)^D is
 and  bits/dim = -log p(x + e) / (D log 2)  (a stochastic upper bound, by Jensen, on the discrete
 model's -log2 P(x) / D; the test figure uses one fixed noise draw per image).
 
-The flow: a learned elementwise affine map initialised from the data (``ActNorm``, standing in for
-RealNVP's batch normalisation), then ``n_layers`` :class:`impls.flows.AffineCoupling` layers whose
-binary masks alternate a 28 x 28 checkerboard of either parity and, every third layer, the top /
-bottom halves; the scale and shift of each coupling come from one MLP from the 392 pass-through
-pixels to the 2 x 392 scales and shifts of the others, the scale bounded as ``factor * tanh``
-(impls.flows.BoundedScale's form).
+The flow, an :class:`impls.flows.RealNVP` with layers of its own: a learned elementwise affine map
+initialised from the data (``ActNorm``, standing in for RealNVP's batch normalisation), then
+``n_layers`` :class:`impls.flows.AffineCoupling` layers whose binary masks alternate a 28 x 28
+checkerboard of either parity and, every third layer, the top / bottom halves; the scale and shift
+of each coupling come from one MLP from the 392 pass-through pixels to the 2 x 392 scales and
+shifts of the others, the scale bounded as ``factor * tanh`` (impls.flows.BoundedScale's form).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from training.evaluate import bits_per_dim as _bits
-from impls.flows import LOG_2PI, AffineCoupling, checkerboard_mask, vector_mask
+from impls.flows import AffineCoupling, RealNVP, checkerboard_mask, vector_mask
 
 D = 784
 ALPHA = 1e-6
@@ -125,41 +125,35 @@ def coupling_masks(n_layers):
     return masks
 
 
-class MNISTRealNVP(nn.Module):
-    """The flow of the module docstring on dequantized pixels u in [0, 1)^784."""
+class MNISTRealNVP(RealNVP):
+    """The flow of the module docstring on dequantized pixels u in [0, 1)^784: impls' RealNVP (its
+    forward and inverse loops, base density and sampling) with ActNorm before the couplings."""
 
     def __init__(self, n_layers=8, hidden=512, alpha=ALPHA):
-        super().__init__()
+        super().__init__(D, n_layers=0)
+        # ``layers`` registered after ``norm``: the parameters in the order they always had (the
+        # checkpoints' keys; gradient clipping sums the parameters' norms in that order)
+        del self.layers
         self.alpha = alpha
         self.norm = ActNorm(D)
         self.layers = nn.ModuleList(MLPCoupling(m, _Net(m, hidden)) for m in coupling_masks(n_layers))
 
     def forward(self, y):
-        """y (logit space) -> (z, log|det dz/dy|)."""
-        z, log_det = self.norm(y)
-        for layer in self.layers:
-            z, ld = layer(z)
-            log_det = log_det + ld
-        return z, log_det
+        """y (logit space) -> (z, log|det dz/dy|): ActNorm, then the couplings."""
+        return super().forward(*self.norm(y))
 
     def inverse(self, z):
-        for layer in reversed(self.layers):
-            z = layer.inverse(z)
-        return self.norm.inverse(z)
+        return self.norm.inverse(super().inverse(z))
 
     def log_prob_dequantized(self, u):
         """log density of x + e = 256 u in [0, 256)^784, nats per example (B,)."""
         y, ld_logit = logit_transform(u, self.alpha)
-        z, ld_flow = self(y)
-        log_pz = (-0.5 * (LOG_2PI + z**2)).sum(-1)
-        return log_pz + ld_flow + ld_logit - D * math.log(256.0)
+        return self.log_prob(y) + ld_logit - D * math.log(256.0)
 
     @torch.no_grad()
     def sample(self, n, temperature=1.0):
         """n images in [0, 1] (N, 784): u = inverse_logit(f^{-1}(temperature * z)), z ~ N(0, I)."""
-        p = next(self.parameters())
-        z = temperature * torch.randn(n, D, dtype=p.dtype, device=p.device)
-        return inverse_logit(self.inverse(z), self.alpha)
+        return inverse_logit(super().sample(n, temperature), self.alpha)
 
 
 def bits_per_dim(model, u):

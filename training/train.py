@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,9 +33,7 @@ from tqdm import tqdm
 
 from training import data as mnist
 from training import evaluate as ev
-from impls.bernoulli import log_bernoulli_with_logits
-from impls.bounds import negative_elbo_bound
-from impls.gaussian import sample_gaussian
+from impls.bounds import elbo_terms, negative_elbo_bound
 from impls.vae import VAE
 
 
@@ -131,6 +130,87 @@ def _load_checkpoint(path):
         raise UsageError(f"{path}: not a checkpoint of training.train ({type(exc).__name__}: {exc})") from None
 
 
+# ------------------------------------------------------------------------ the training loop
+@dataclass
+class _Run:
+    """A training run: its output folder, training images, model, optimizer, batch order and the
+    generator of the data's noise (dynamic binarization, dequantization)."""
+
+    out: Path
+    train_x: torch.Tensor
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    batches: Batches
+    data_g: torch.Generator
+
+
+def _setup(args, make_model):
+    """The run of ``args``: --out created, the training images loaded, then ``make_model()``, Adam,
+    the batch order and the noise generator, seeded from --seed (+ 0, 1, 2)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_x = _limit(args.train_images, _load_split("train", args.data_dir)[0])
+    torch.manual_seed(args.seed)
+    model = make_model()
+    opt = _adam(model.parameters(), args.lr)
+    batches = Batches(len(train_x), args.batch, torch.Generator().manual_seed(args.seed + 1))
+    return _Run(out, train_x, model, opt, batches, torch.Generator().manual_seed(args.seed + 2))
+
+
+def _train_loop(run, step, log, args, *, desc, show, start=0, elapsed0=0.0, budget=math.inf, clip=0.0,
+                log_final=True, save=None, save_every=0):
+    """Iterations start + 1 .. --iters of ``step(it, elapsed) -> (loss, means, extra)``, one optimizer
+    step on ``loss`` each (its gradient norm clipped at ``clip`` when set), stopping early once
+    ``budget`` seconds have passed. Every --log-every iterations (and at the last when ``log_final``)
+    ``log`` gets a row: the float64 means over the interval of the scalar tensors ``means`` (4
+    decimals), ``extra`` of the row's iteration, the iteration and the seconds; ``show(means)`` is
+    the progress bar's postfix. ``save(it, seconds)`` every ``save_every`` iterations but the last.
+    Returns (iterations done, training seconds with ``elapsed0`` before, whether the budget stopped it)."""
+    run.model.train()
+    t0 = time.perf_counter()
+    acc, count, it, stopped = 0.0, 0, start, False
+    bar = tqdm(total=args.iters, initial=start, desc=desc, disable=args.quiet, mininterval=1.0)
+    while it < args.iters:
+        elapsed = time.perf_counter() - t0
+        if elapsed >= budget:
+            stopped = True
+            break
+        it += 1
+        loss, means, extra = step(it, elapsed)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip)
+        run.opt.step()
+        acc, count = acc + torch.stack([m.detach() for m in means.values()]).double(), count + 1
+        bar.update(1)
+        if it % args.log_every == 0 or (log_final and it == args.iters):
+            mean = dict(zip(means, (acc / count).tolist()))
+            log.add({"iteration": it, **{k: round(m, 4) for k, m in mean.items()}, **extra,
+                     "seconds": round(elapsed0 + time.perf_counter() - t0, 2)})
+            bar.set_postfix(show(mean), refresh=False)
+            acc, count = 0.0, 0
+        if save is not None and it % save_every == 0 and it != args.iters:
+            save(it, elapsed0 + time.perf_counter() - t0)
+    bar.close()
+    return it, elapsed0 + time.perf_counter() - t0, stopped
+
+
+def _finish(run, log, args, iterations, seconds, curves, samples):
+    """curves.png of the metrics (``curves``: keys, labels, title), samples.png (``samples``: draw,
+    grid rows, title; drawn in eval mode without gradients, seeded from --seed), and a line saying so."""
+    if log.rows:
+        ev.plot_curves(log.rows, run.out / "curves.png", *curves)
+    run.model.eval()
+    draw, nrow, title = samples
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        images = draw()
+    ev.save_grid(images, run.out / "samples.png", nrow, title)
+    print(f"trained {iterations} iterations in {seconds:.0f} s ({torch.get_num_threads()} threads); "
+          f"wrote {run.out}/metrics.csv, checkpoint.pt, curves.png, samples.png")
+
+
 # --------------------------------------------------------------------------------- VAE
 def vae_objective(model, x, beta=1.0, free_bits=0.0):
     """The training loss and the true (nelbo, kl, rec) batch means.
@@ -138,93 +218,64 @@ def vae_objective(model, x, beta=1.0, free_bits=0.0):
     With ``beta == 1`` and no free bits the loss is the reference negative ELBO
     (impls/bounds.py). Otherwise loss = rec + beta * sum_i max(free_bits, KL_i), KL_i the batch-mean
     KL of latent dimension i (KL warm-up: beta rising from 0 to 1; free bits: Kingma et al. 2016,
-    per dimension), with the same one-sample reconstruction term."""
+    per dimension), with the same one-sample reconstruction term: both terms are the reference's
+    (:func:`impls.bounds.elbo_terms`)."""
     if beta == 1.0 and free_bits == 0.0:
         nelbo, kl, rec = negative_elbo_bound(x, model.enc, model.dec)
         return nelbo, nelbo, kl, rec
-    m, v = model.enc(x)
-    z = sample_gaussian(m, v)
-    rec = -log_bernoulli_with_logits(x, model.dec(z)).mean()
-    kl_dims = ev.kl_per_dimension(m, v).mean(0)
+    rec, kl_dims = elbo_terms(x, model.enc, model.dec)
+    rec, kl_dims = rec.mean(), kl_dims.mean(0)
     kl = kl_dims.sum()
     loss = rec + beta * torch.clamp(kl_dims, min=free_bits).sum()
     return loss, kl + rec, kl, rec
 
 
+def _resume_vae(path, run):
+    """Model, optimizer, batch order and random states from the VAE checkpoint ``path``:
+    (iteration, training seconds) it was saved at."""
+    ck = _load_checkpoint(path)
+    if ck.get("kind") != "vae":
+        raise UsageError(f"{path} is a {ck.get('kind')} checkpoint, not a VAE's")
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["optimizer"])
+    run.batches.load_state_dict(ck["batches"])
+    run.data_g.set_state(ck["data_g"])
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["iteration"], ck["train_seconds"]
+
+
 def train_vae(args):
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_x, _ = _load_split("train", args.data_dir)
-    train_x = _limit(args.train_images, train_x)
-    torch.manual_seed(args.seed)
-    model = VAE(z_dim=args.z_dim, hidden=args.hidden)
-    opt = _adam(model.parameters(), args.lr)
-    batches = Batches(len(train_x), args.batch, torch.Generator().manual_seed(args.seed + 1))
-    data_g = torch.Generator().manual_seed(args.seed + 2)
-    start, elapsed0 = 0, 0.0
-    ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
-        ck = _load_checkpoint(ckpt_path)
-        if ck.get("kind") != "vae":
-            raise UsageError(f"{ckpt_path} is a {ck.get('kind')} checkpoint, not a VAE's")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        batches.load_state_dict(ck["batches"])
-        data_g.set_state(ck["data_g"])
-        torch.set_rng_state(ck["torch_rng"])
-        start, elapsed0 = ck["iteration"], ck["train_seconds"]
-    log = CSVLog(out / "metrics.csv", ["iteration", "loss", "nelbo", "kl", "rec", "beta", "seconds"],
+    run = _setup(args, lambda: VAE(z_dim=args.z_dim, hidden=args.hidden))
+    model, ckpt_path = run.model, run.out / "checkpoint.pt"
+    start, elapsed0 = _resume_vae(ckpt_path, run) if args.resume and ckpt_path.exists() else (0, 0.0)
+    log = CSVLog(run.out / "metrics.csv", ["iteration", "loss", "nelbo", "kl", "rec", "beta", "seconds"],
                  resume_at=start if args.resume else None)
 
     def save(it, seconds):
-        _checkpoint(ckpt_path, kind="vae", model=model.state_dict(), optimizer=opt.state_dict(),
-                    batches=batches.state_dict(), data_g=data_g.get_state(), torch_rng=torch.get_rng_state(),
+        _checkpoint(ckpt_path, kind="vae", model=model.state_dict(), optimizer=run.opt.state_dict(),
+                    batches=run.batches.state_dict(), data_g=run.data_g.get_state(), torch_rng=torch.get_rng_state(),
                     iteration=it, train_seconds=seconds, config=vars(args))
 
-    model.train()
-    t0 = time.perf_counter()
-    acc = torch.zeros(4, dtype=torch.float64)
-    count = 0
-    bar = tqdm(range(start + 1, args.iters + 1), desc="VAE", initial=start, total=args.iters,
-               disable=args.quiet, mininterval=1.0)
-    for it in bar:
+    def step(it, elapsed):
         beta = min(1.0, it / args.kl_warmup) if args.kl_warmup else 1.0
-        x = mnist.binarize_dynamic(train_x[batches.next()], generator=data_g)
+        x = mnist.binarize_dynamic(run.train_x[run.batches.next()], generator=run.data_g)
         loss, nelbo, kl, rec = vae_objective(model, x, beta, args.free_bits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        acc += torch.stack([loss.detach(), nelbo.detach(), kl.detach(), rec.detach()]).double()
-        count += 1
-        if it % args.log_every == 0 or it == args.iters:
-            l, ne, k, r = (acc / count).tolist()
-            seconds = elapsed0 + time.perf_counter() - t0
-            log.add({"iteration": it, "loss": round(l, 4), "nelbo": round(ne, 4), "kl": round(k, 4),
-                     "rec": round(r, 4), "beta": round(beta, 4), "seconds": round(seconds, 2)})
-            bar.set_postfix(nelbo=f"{ne:.2f}", kl=f"{k:.2f}", rec=f"{r:.2f}", refresh=False)
-            acc.zero_()
-            count = 0
-        if it % args.save_every == 0 and it != args.iters:
-            save(it, elapsed0 + time.perf_counter() - t0)
-    bar.close()
-    train_seconds = elapsed0 + time.perf_counter() - t0
+        return loss, {"loss": loss, "nelbo": nelbo, "kl": kl, "rec": rec}, {"beta": round(beta, 4)}
+
+    _, train_seconds, _ = _train_loop(run, step, log, args, desc="VAE", start=start, elapsed0=elapsed0, save=save,
+                                      save_every=args.save_every,
+                                      show=lambda m: {k: f"{m[k]:.2f}" for k in ("nelbo", "kl", "rec")})
     save(args.iters, train_seconds)
-    if log.rows:
-        ev.plot_curves(log.rows, out / "curves.png", ["kl", "rec", "nelbo"],
-                       ["KL", "reconstruction", "negative ELBO"], "VAE training (batch means, nats)")
-    model.eval()
-    with torch.no_grad():
-        torch.manual_seed(args.seed)
-        ev.save_grid(torch.sigmoid(model.dec(model.sample_z(64))), out / "samples.png", 8,
-                     "VAE samples: Bernoulli means of p(x|z), z ~ N(0, I)")
+    _finish(run, log, args, args.iters, train_seconds,
+            (["kl", "rec", "nelbo"], ["KL", "reconstruction", "negative ELBO"], "VAE training (batch means, nats)"),
+            (lambda: torch.sigmoid(model.dec(model.sample_z(64))), 8,
+             "VAE samples: Bernoulli means of p(x|z), z ~ N(0, I)"))
     summary = {"model": "vae", "iterations": args.iters, "train_seconds": round(train_seconds, 1),
                "threads": torch.get_num_threads(), "config": vars(args)}
-    print(f"trained {args.iters} iterations in {train_seconds:.0f} s ({torch.get_num_threads()} threads); "
-          f"wrote {out}/metrics.csv, checkpoint.pt, curves.png, samples.png")
     if not args.no_eval:
         summary.update(run_vae_eval(model, args))
-    _save_json(out / "eval.json", summary)
-    print(f"wrote {out / 'eval.json'}")
+    _save_json(run.out / "eval.json", summary)
+    print(f"wrote {run.out / 'eval.json'}")
     return summary
 
 
@@ -275,110 +326,71 @@ def eval_vae(args):
 
 
 # ------------------------------------------------------------------------------ RealNVP
+def _realnvp_lr(args, it, elapsed, budget):
+    """The learning rate of iteration ``it``: cosine decay to 0 at the last iteration, or earlier
+    when the time cap comes first (the run is deterministic in --seed unless the cap is reached:
+    eval.json says so), after a linear warm-up over --warmup iterations."""
+    frac = min(1.0, max(it / args.iters, elapsed / budget))
+    lr = args.lr * 0.5 * (1 + math.cos(math.pi * frac)) if args.cosine else args.lr
+    return lr * it / args.warmup if it <= args.warmup else lr
+
+
 def train_realnvp(args):
     from training import mnist_flow as mf
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_x, _ = _load_split("train", args.data_dir)
-    train_x = _limit(args.train_images, train_x)
-    test_x, _ = _load_split("test", args.data_dir)
-    test_x = _limit(args.test_images, test_x)
-    torch.manual_seed(args.seed)
-    model = mf.MNISTRealNVP(n_layers=args.layers, hidden=args.hidden, alpha=args.alpha)
-    opt = _adam(model.parameters(), args.lr)
-    batches = Batches(len(train_x), args.batch, torch.Generator().manual_seed(args.seed + 1))
-    noise_g = torch.Generator().manual_seed(args.seed + 2)
+    run = _setup(args, lambda: mf.MNISTRealNVP(n_layers=args.layers, hidden=args.hidden, alpha=args.alpha))
+    test_x = _limit(args.test_images, _load_split("test", args.data_dir)[0])
     budget = args.minutes * 60 if args.minutes else math.inf
-    log = CSVLog(out / "metrics.csv", ["iteration", "bpd", "lr", "seconds"])
-    model.train()
-    t0 = time.perf_counter()
-    acc, count, it, stopped_by_time = 0.0, 0, 0, False
-    bar = tqdm(total=args.iters, desc="RealNVP", disable=args.quiet, mininterval=1.0)
-    while it < args.iters:
-        elapsed = time.perf_counter() - t0
-        if elapsed >= budget:
-            stopped_by_time = True
-            break
-        it += 1
-        # cosine decay to 0 at the last iteration, or earlier when the time cap comes first: the
-        # run is deterministic in --seed unless the cap is reached (eval.json says so)
-        frac = min(1.0, max(it / args.iters, elapsed / budget))
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * frac)) if args.cosine else args.lr
-        if it <= args.warmup:
-            lr = lr * it / args.warmup
-        for group in opt.param_groups:
+    log = CSVLog(run.out / "metrics.csv", ["iteration", "bpd", "lr", "seconds"])
+
+    def step(it, elapsed):
+        lr = _realnvp_lr(args, it, elapsed, budget)
+        for group in run.opt.param_groups:
             group["lr"] = lr
-        u = mf.dequantize(train_x[batches.next()], generator=noise_g)
-        bpd = mf.bits_per_dim(model, u).mean()
-        opt.zero_grad(set_to_none=True)
-        bpd.backward()
-        if args.clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
-        acc += bpd.item()
-        count += 1
-        bar.update(1)
-        if it % args.log_every == 0:
-            seconds = time.perf_counter() - t0
-            log.add({"iteration": it, "bpd": round(acc / count, 4), "lr": f"{lr:.3g}", "seconds": round(seconds, 2)})
-            bar.set_postfix(bpd=f"{acc / count:.3f}", refresh=False)
-            acc, count = 0.0, 0
-    bar.close()
-    train_seconds = time.perf_counter() - t0
-    _checkpoint(out / "checkpoint.pt", kind="realnvp", model=model.state_dict(), iteration=it,
+        u = mf.dequantize(run.train_x[run.batches.next()], generator=run.data_g)
+        bpd = mf.bits_per_dim(run.model, u).mean()
+        return bpd, {"bpd": bpd}, {"lr": f"{lr:.3g}"}
+
+    it, train_seconds, stopped_by_time = _train_loop(run, step, log, args, desc="RealNVP", budget=budget,
+                                                     clip=args.clip, log_final=False,
+                                                     show=lambda m: {"bpd": f"{m['bpd']:.3f}"})
+    _checkpoint(run.out / "checkpoint.pt", kind="realnvp", model=run.model.state_dict(), iteration=it,
                 train_seconds=train_seconds, config=vars(args))
-    if log.rows:
-        ev.plot_curves(log.rows, out / "curves.png", ["bpd"], ["bits/dim (train batches)"],
-                       "RealNVP training")
-    model.eval()
-    torch.manual_seed(args.seed)
-    with torch.no_grad():
-        samples = model.sample(16, temperature=args.temperature)
-    ev.save_grid(samples, out / "samples.png", 4, f"RealNVP samples (temperature {args.temperature})")
-    print(f"trained {it} iterations in {train_seconds:.0f} s ({torch.get_num_threads()} threads); "
-          f"wrote {out}/metrics.csv, checkpoint.pt, curves.png, samples.png")
+    _finish(run, log, args, it, train_seconds, (["bpd"], ["bits/dim (train batches)"], "RealNVP training"),
+            (lambda: run.model.sample(16, temperature=args.temperature), 4,
+             f"RealNVP samples (temperature {args.temperature})"))
     t1 = time.perf_counter()
-    test_bpd = mf.evaluate_bpd(model, test_x, seed=args.eval_seed)
+    test_bpd = mf.evaluate_bpd(run.model, test_x, seed=args.eval_seed)
     summary = {"model": "realnvp", "iterations": it, "stopped_by_time_cap": stopped_by_time,
                "train_seconds": round(train_seconds, 1),
                "threads": torch.get_num_threads(), "test_bpd": test_bpd, "n_test_images": len(test_x),
                "eval_seconds": round(time.perf_counter() - t1, 1), "config": vars(args)}
-    _save_json(out / "eval.json", summary)
+    _save_json(run.out / "eval.json", summary)
     print(f"test bits/dim: {test_bpd:.4f} ({len(test_x)} images, uniform dequantization seed {args.eval_seed}); "
-          f"wrote {out / 'eval.json'}")
+          f"wrote {run.out / 'eval.json'}")
     return summary
 
 
 # --------------------------------------------------------------------------------- CLI
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {s!r}")
-    return v
+def _number(convert, ok, expected, expected_value=None):
+    """An argparse type: ``convert(s)`` if that parses and the value is ``ok``; otherwise the
+    message 'expected <expected>' (or <expected_value> for a number out of range), not s."""
+
+    def parse(s):
+        try:
+            v = convert(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, not {s!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected_value or expected}, not {s!r}")
+        return v
+
+    return parse
 
 
-def _nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {s!r}")
-    return v
-
-
-def _nonneg_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {s!r}") from None
-    if not v >= 0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {s!r}")
-    return v
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+_nonneg_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0", "a finite number >= 0")
 
 
 def _positive_float(s):
