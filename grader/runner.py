@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verify import DEFAULT_SEED, loader
+from verify import DEFAULT_SEED, loader, suite_args
 from grader.rubric import Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
@@ -79,10 +79,9 @@ def _targets_by_id(collection: dict) -> dict[str, list[str]]:
     return {nodeid: targets.get(nodeid, []) for nodeid in collection["collected"]}
 
 
-def _pytest_cmd(select: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(VERIFY_DIR), "-p", "no:cacheprovider", "-o", "addopts=",
-           "-m", "not slow", "--rootdir", str(ROOT), "-q", "--no-header"]
-    return cmd + (["-k", select] if select else [])
+def _pytest_cmd(select: str | None = None, *extra: str) -> list[str]:
+    """The child process running the suite, quietly: ``python -m pytest`` and :func:`verify.suite_args`."""
+    return [sys.executable, "-m", "pytest", *suite_args(select=select, extra=("-q", "--no-header", *extra))]
 
 
 def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeout: float = 120.0,

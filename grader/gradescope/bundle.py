@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 import verify
-from verify import DEFAULT_SEED
+from verify import DEFAULT_SEED, suite_args
 from grader.gradescope.autograder import CONFIG_NAME, GRADESCOPE_DEFAULT_LIMIT_S, default_budget
 from grader import rubric as rubric_mod
 
@@ -75,7 +76,7 @@ PY="$VENV/bin/python"
 
 # The grader is run from this folder, never installed into site-packages (the sandboxed worker
 # may read the Python installation, not this folder). Check that the suite collects, compile it.
-"$PY" -m pytest verify -p no:cacheprovider -o addopts= -q --collect-only > /dev/null \
+"$PY" -m pytest @SUITE_ARGS@ -q --collect-only > /dev/null \
     || { echo "setup.sh: the checks do not collect with these packages (see above)" >&2; exit 1; }
 "$PY" -m compileall -q impls derivations verify sandbox grader
 # Defence in depth: the reference implementations, the checks and the rubric are root's alone.
@@ -223,7 +224,8 @@ def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeou
               f"# was built and tested with (Python {sys.version.split()[0]}). torch is the CPU build,",
               "# installed first by setup.sh. dgm-verify itself is shipped as source in /autograder/source."]
     subst = {"@VERSION@": version, "@COMMIT@": commit, "@TORCH@": torch_version, "@TORCH_INDEX@": TORCH_CPU_INDEX,
-             "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}", "@MAX_SCORE@": f"{rub.max_score:g}"}
+             "@SUITE_ARGS@": shlex.join(suite_args(relative=True)), "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}",
+             "@MAX_SCORE@": f"{rub.max_score:g}"}
 
     def fill(template: str) -> bytes:
         for key, value in subst.items():
