@@ -3,6 +3,7 @@
 * ``rubric``    the TOML rubric (groups of checks, points, visibility, partial credit)
 * ``plugin``    the pytest plugin loaded in the process that runs the checks: one JSON line per check, with diagnosis
 * ``diagnosis`` which catalogued bug reproduces a failing submission's outputs on the same inputs
+* ``options``   ``GradeOptions``: the options of a grading run in one frozen object, built by ``cli``
 * ``runner``    runs the worker per submission (timeout, --jobs, progress bar), scores it
 * ``reports``   Gradescope results.json, JUnit XML, CSV gradebook, Markdown feedback, text, JSON
 * ``cli``       ``python -m verify grade``

@@ -16,10 +16,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from verify import DEFAULT_SEED, loader, suite_args
+from verify import loader, suite_args
+from grader.options import GradeOptions
 from grader.rubric import Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
@@ -65,7 +66,7 @@ def expected_checks(select: str | None = None) -> dict[str, list[str]]:
     only when a worker died before reporting its own collection)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "collected.jsonl"
-        proc = subprocess.run(_pytest_cmd(select) + ["--collect-only", "-p", "grader.plugin", "--grading-out", str(out)],
+        proc = subprocess.run(_pytest_cmd(select, "--collect-only", "-p", "grader.plugin", "--grading-out", str(out)),
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
         line = json.loads(out.read_text(encoding="utf-8").splitlines()[0]) if out.exists() else {}
     if not line.get("collected"):
@@ -84,21 +85,30 @@ def _pytest_cmd(select: str | None = None, *extra: str) -> list[str]:
     return [sys.executable, "-m", "pytest", *suite_args(select=select, extra=("-q", "--no-header", *extra))]
 
 
-def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeout: float = 120.0,
-               in_process: bool = False, memory_mb: int = 4096,
-               select: str | None = None) -> tuple[list[dict], str | None, float]:
+# ------------------------------------------------------------------------------- the worker
+def run_worker(path: Path, workdir: Path, options: GradeOptions) -> tuple[list[dict], str | None, float]:
     """Run the checks on one submission; returns (result lines, problem or None, seconds).
 
     The checks run in a child process of ours (trusted: it computes verdicts); the submission runs
-    in that child's sandboxed worker, or, with ``in_process`` (trusted code only), inside it.
+    in that child's sandboxed worker, or, with ``options.in_process`` (trusted code only), inside it.
     """
     out = workdir / "checks.jsonl"
-    cmd = _pytest_cmd(select) + ["--submission", str(path), "--verify-seed", str(seed), "--check-timeout",
-                           str(check_timeout), "--worker-memory", str(memory_mb),
-                           "-p", "grader.plugin", "--grading-out", str(out)]
-    if in_process:
-        cmd.append("--in-process")
     start = time.perf_counter()
+    problem = _run_to_end(_worker_cmd(path, out, options), options.timeout)
+    seconds = time.perf_counter() - start
+    return _read_lines(out), problem, seconds
+
+
+def _worker_cmd(path: Path, out: Path, options: GradeOptions) -> list[str]:
+    """The suite on the submission at ``path``, one JSON line per check written to ``out``."""
+    return _pytest_cmd(options.select, "--submission", str(path), "--verify-seed", str(options.seed),
+                       "--check-timeout", str(options.check_timeout), "--worker-memory", str(options.memory_mb),
+                       "-p", "grader.plugin", "--grading-out", str(out),
+                       *(["--in-process"] if options.in_process else []))
+
+
+def _run_to_end(cmd: list[str], timeout: float) -> str | None:
+    """Run ``cmd`` for at most ``timeout`` seconds, then kill whatever it started; what went wrong, or None."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     problem = None
@@ -115,7 +125,11 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
         except ProcessLookupError:
             pass
         proc.wait()
-    seconds = time.perf_counter() - start
+    return problem
+
+
+def _read_lines(out: Path) -> list[dict]:
+    """The JSON lines the plugin wrote to ``out`` (none if it wrote nothing; a broken line is skipped)."""
     lines = []
     if out.exists():
         for line in out.read_text(encoding="utf-8").splitlines():
@@ -123,9 +137,10 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
                 lines.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return lines, problem, seconds
+    return lines
 
 
+# ------------------------------------------------------------------------------- scoring
 def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float,
           select: str | None = None) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
@@ -174,6 +189,7 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
                   [str(x) for x in sandbox])
 
 
+# ------------------------------------------------------------------------------- submissions
 def discover(paths: list[str]) -> list[tuple[str, Path]]:
     """(label, path) per submission: a submission itself, or each entry of a class folder."""
     found = []
@@ -201,34 +217,38 @@ def _is_class_folder(p: Path) -> bool:
     return any(c.is_dir() or c.suffix == ".py" for c in p.iterdir() if not c.name.startswith((".", "__")))
 
 
-def grade(paths: list[str], rubric: Rubric, seed: int = DEFAULT_SEED, jobs: int = 1, timeout: float = 600,
-          progress: bool = True, check_timeout: float = 120.0, in_process: bool = False,
-          memory_mb: int = 4096, select: str | None = None) -> list[Result]:
+def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None, *, progress: bool = True,
+          **settings) -> list[Result]:
     """Grade every submission found under ``paths``; one broken submission never stops the others.
 
-    ``select``: a pytest ``-k`` expression, to grade only some checks (e.g. a re-grade of one part).
+    ``options`` (default: the command line's defaults) with ``settings``, :class:`GradeOptions`
+    fields, replacing some of them: ``grade(paths, rubric, jobs=2, select="iwae")``. ``progress``:
+    a progress bar when there are several submissions.
     """
+    options = replace(options or GradeOptions(), **settings)
     subs = discover(paths)
-
-    def one(item):
-        label, path = item
-        with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
-            lines, problem, seconds = run_worker(path, seed, timeout, Path(tmp), check_timeout, in_process,
-                                                 memory_mb, select)
-        return score(label, str(path), lines, rubric, problem, seconds, select)
-
-    results: dict[int, Result] = {}
-    bar = None
-    if progress and len(subs) > 1:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(subs), desc="grading", unit="submission")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, s): i for i, s in enumerate(subs)}
+    results: list[Result | None] = [None] * len(subs)
+    bar = _progress_bar(len(subs)) if progress and len(subs) > 1 else None
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        futures = {pool.submit(grade_submission, label, path, rubric, options): i
+                   for i, (label, path) in enumerate(subs)}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return [results[i] for i in range(len(subs))]
+    return results
+
+
+def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions) -> Result:
+    """Run the checks on one submission in a fresh working folder and score them."""
+    with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
+        lines, problem, seconds = run_worker(path, Path(tmp), options)
+    return score(label, str(path), lines, rubric, problem, seconds, options.select)
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="grading", unit="submission")
