@@ -21,7 +21,7 @@ from pathlib import Path
 
 from verify import loader, suite_args
 from grader.options import GradeOptions
-from grader.rubric import Rubric
+from grader.rubric import Group, Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
 VERIFY_DIR = Path(loader.__file__).resolve().parent
@@ -144,49 +144,79 @@ def _read_lines(out: Path) -> list[dict]:
 def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float,
           select: str | None = None) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
-    collection = next((d for d in lines if "collected" in d), None)
-    expected = _targets_by_id(collection) if collection is not None else expected_checks(select)
-    by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
-    checks = []
-    for nodeid in expected:
-        d = by_id.get(nodeid)
-        if d is None:
-            name = nodeid.split("::")[-1]
-            d = {"nodeid": nodeid, "name": name.removeprefix("test_"), "outcome": "failed",
-                 "targets": expected[nodeid],
-                 "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
-        checks.append(Check(
-            nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],
-            message=d.get("message", ""), doc=d.get("doc", ""), duration=d.get("duration", 0.0),
-            diagnosis=d.get("diagnosis")))
-    problems = [problem] if problem else []
-    groups = {g.name: {"score": 0.0, "max_score": g.points, "passed": 0, "total": 0} for g in rubric.groups}
-    members = {g.name: [] for g in rubric.groups}
-    for c in checks:
-        g = rubric.group_of({"name": c.name, "targets": c.targets})
-        if g is None:
-            problems.append(f"check {c.name} is in no rubric group: reported, not graded")
-            continue
-        c.group, c.visibility = g.name, g.visibility
-        members[g.name].append(c)
-    for g in rubric.groups:
-        cs = members[g.name]
-        if not cs:
-            problems.append(f"rubric group '{g.name}' matches no check: its {g.points:g} points cannot be earned")
-            continue
-        passed = sum(c.outcome == "passed" for c in cs)
-        share = g.points / len(cs)
-        all_passed = passed == len(cs)
-        for c in cs:
-            c.max_score = round(share, 6)
-            c.score = c.max_score if c.outcome == "passed" and (g.partial_credit or all_passed) else 0.0
-        got = g.points * passed / len(cs) if g.partial_credit else (g.points if all_passed else 0.0)
-        groups[g.name].update(score=round(got, 4), passed=passed, total=len(cs))
-    problems += list(rubric.warnings)
+    checks = _checks(lines, problem, select)
+    members, ungrouped = _assign_groups(checks, rubric)
+    groups = {g.name: _score_group(g, members[g.name]) for g in rubric.groups}
+    problems = _problems(problem, ungrouped, members, rubric)
     total = round(sum(v["score"] for v in groups.values()), 4)
     sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
     return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems,
                   [str(x) for x in sandbox])
+
+
+def _checks(lines: list[dict], problem: str | None, select: str | None) -> list[Check]:
+    """A Check per expected check (the worker's collection, else the suite's), from its result line;
+    one with no line failed with ``problem`` as the reason."""
+    collection = next((d for d in lines if "collected" in d), None)
+    expected = _targets_by_id(collection) if collection is not None else expected_checks(select)
+    by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
+    checks = []
+    for nodeid, targets in expected.items():
+        d = by_id.get(nodeid) or _not_run(nodeid, targets, problem)
+        checks.append(Check(
+            nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],
+            message=d.get("message", ""), doc=d.get("doc", ""), duration=d.get("duration", 0.0),
+            diagnosis=d.get("diagnosis")))
+    return checks
+
+
+def _not_run(nodeid: str, targets: list[str], problem: str | None) -> dict:
+    """The result line of a check the worker gave no result for: failed, with the reason."""
+    return {"nodeid": nodeid, "name": nodeid.split("::")[-1].removeprefix("test_"), "outcome": "failed",
+            "targets": targets,
+            "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
+
+
+def _assign_groups(checks: list[Check], rubric: Rubric) -> tuple[dict[str, list[Check]], list[Check]]:
+    """Each check into its rubric group (setting its group and visibility): the checks per group,
+    and the checks no group claims."""
+    members = {g.name: [] for g in rubric.groups}
+    ungrouped = []
+    for c in checks:
+        g = rubric.group_of({"name": c.name, "targets": c.targets})
+        if g is None:
+            ungrouped.append(c)
+            continue
+        c.group, c.visibility = g.name, g.visibility
+        members[g.name].append(c)
+    return members, ungrouped
+
+
+def _score_group(group: Group, checks: list[Check]) -> dict:
+    """Score a group's checks (each an equal share of its points; without partial credit, all or
+    nothing), setting each check's score; the group's line: score, max_score, passed, total."""
+    line = {"score": 0.0, "max_score": group.points, "passed": 0, "total": 0}
+    if not checks:
+        return line
+    passed = sum(c.outcome == "passed" for c in checks)
+    all_passed = passed == len(checks)
+    for c in checks:
+        c.max_score = round(group.points / len(checks), 6)
+        c.score = c.max_score if c.outcome == "passed" and (group.partial_credit or all_passed) else 0.0
+    got = group.points * passed / len(checks) if group.partial_credit else (group.points if all_passed else 0.0)
+    line.update(score=round(got, 4), passed=passed, total=len(checks))
+    return line
+
+
+def _problems(problem: str | None, ungrouped: list[Check], members: dict[str, list[Check]],
+              rubric: Rubric) -> list[str]:
+    """The notes of a result: the worker's problem, checks graded by no group, groups with no check,
+    the rubric's warnings."""
+    notes = [problem] if problem else []
+    notes += [f"check {c.name} is in no rubric group: reported, not graded" for c in ungrouped]
+    notes += [f"rubric group '{g.name}' matches no check: its {g.points:g} points cannot be earned"
+              for g in rubric.groups if not members[g.name]]
+    return notes + list(rubric.warnings)
 
 
 # ------------------------------------------------------------------------------- submissions
