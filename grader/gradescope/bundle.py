@@ -190,6 +190,34 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False):
 def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeout_min: float = GRADESCOPE_DEFAULT_LIMIT_S / 60,
           budget_s: float | None = None, seed: int = DEFAULT_SEED) -> dict:
     """Write the autograder zip to ``output``; returns its configuration (gradescope.json)."""
+    limit, budget = _time_limits(gradescope_timeout_min, budget_s)
+    try:
+        rub = rubric_mod.load(rubric_path)
+    except rubric_mod.RubricError as exc:
+        raise BundleError(str(exc)) from None
+    output = _output_path(output)
+    torch_version = _installed("torch") or "2.13.0"
+    version, commit = _version(), _commit()
+    config = {
+        "package": "dgm-verify", "version": version, "commit": commit,
+        "rubric": "rubric.toml", "rubric_name": rub.name, "max_score": rub.max_score, "seed": seed,
+        "gradescope_timeout_s": limit, "budget_s": budget,
+        "built_with": {"python": sys.version.split()[0], "torch": torch_version},
+    }
+    subst = {"@VERSION@": version, "@COMMIT@": commit, "@TORCH@": torch_version, "@TORCH_INDEX@": TORCH_CPU_INDEX,
+             "@SUITE_ARGS@": shlex.join(suite_args(relative=True)), "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}",
+             "@MAX_SCORE@": f"{rub.max_score:g}"}
+    files = [("setup.sh", _fill(SETUP_SH, subst), True), ("run_autograder", _fill(RUN_AUTOGRADER, subst), True),
+             ("requirements.txt", _requirements_txt(version, commit), False),
+             (CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode(), False),
+             ("rubric.toml", Path(rub.source).read_bytes(), False)]
+    files += [(name, path.read_bytes(), False) for name, path in source_files()]
+    _write_zip(output, files)
+    return config
+
+
+def _time_limits(gradescope_timeout_min: float, budget_s: float | None) -> tuple[float, float]:
+    """(Gradescope's limit, the autograder's budget), in seconds, checked."""
     if not 0 < gradescope_timeout_min <= GRADESCOPE_MAX_LIMIT_MIN:
         raise BundleError(f"--gradescope-timeout must be more than 0 and at most {GRADESCOPE_MAX_LIMIT_MIN} minutes "
                           f"(Gradescope's maximum), not {gradescope_timeout_min:g}")
@@ -201,46 +229,38 @@ def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeou
     if budget > default_budget(limit):
         print(f"warning: a budget of {budget:g} s leaves less than a minute before Gradescope's limit of {limit:g} s",
               file=sys.stderr)
-    try:
-        rub = rubric_mod.load(rubric_path)
-    except rubric_mod.RubricError as exc:
-        raise BundleError(str(exc)) from None
+    return limit, budget
+
+
+def _output_path(output: Path) -> Path:
+    """``output`` as a zip file that can be written (a file in an existing folder)."""
     output = Path(output).expanduser()
     if output.is_dir():
         raise BundleError(f"{output} is a folder; give the zip file to write, e.g. {output / 'autograder.zip'}")
     if not output.parent.is_dir():
         raise BundleError(f"cannot write {output}: the folder {output.parent} does not exist")
+    return output
 
-    torch_version = _installed("torch") or "2.13.0"
-    version, commit = _version(), _commit()
-    config = {
-        "package": "dgm-verify", "version": version, "commit": commit,
-        "rubric": "rubric.toml", "rubric_name": rub.name, "max_score": rub.max_score, "seed": seed,
-        "gradescope_timeout_s": limit, "budget_s": budget,
-        "built_with": {"python": sys.version.split()[0], "torch": torch_version},
-    }
-    reqs = requirements()
+
+def _fill(template: str, subst: dict[str, str]) -> bytes:
+    for key, value in subst.items():
+        template = template.replace(key, value)
+    return template.encode()
+
+
+def _requirements_txt(version: str, commit: str) -> bytes:
     header = [f"# dgm-verify {version} ({commit}): grading dependencies, pinned to the versions this bundle",
               f"# was built and tested with (Python {sys.version.split()[0]}). torch is the CPU build,",
               "# installed first by setup.sh. dgm-verify itself is shipped as source in /autograder/source."]
-    subst = {"@VERSION@": version, "@COMMIT@": commit, "@TORCH@": torch_version, "@TORCH_INDEX@": TORCH_CPU_INDEX,
-             "@SUITE_ARGS@": shlex.join(suite_args(relative=True)), "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}",
-             "@MAX_SCORE@": f"{rub.max_score:g}"}
+    return ("\n".join(header + requirements()) + "\n").encode()
 
-    def fill(template: str) -> bytes:
-        for key, value in subst.items():
-            template = template.replace(key, value)
-        return template.encode()
 
+def _write_zip(output: Path, files: list[tuple[str, bytes, bool]]) -> None:
+    """The zip of ``files`` (name, bytes, executable), in that order, written to ``output`` in one step."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        _add(zf, "setup.sh", fill(SETUP_SH), executable=True)
-        _add(zf, "run_autograder", fill(RUN_AUTOGRADER), executable=True)
-        _add(zf, "requirements.txt", ("\n".join(header + reqs) + "\n").encode())
-        _add(zf, CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
-        _add(zf, "rubric.toml", Path(rub.source).read_bytes())
-        for name, path in source_files():
-            _add(zf, name, path.read_bytes())
+        for name, data, executable in files:
+            _add(zf, name, data, executable=executable)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=output.parent)
         with os.fdopen(fd, "wb") as f:
@@ -248,7 +268,6 @@ def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeou
         os.replace(tmp, output)
     except OSError as exc:
         raise BundleError(f"cannot write {output}: {exc.strerror or exc}") from None
-    return config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -266,7 +285,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        config = build(args.output, args.rubric, args.gradescope_timeout, args.budget, args.seed)
+        config = build(args.output, rubric_path=args.rubric, gradescope_timeout_min=args.gradescope_timeout,
+                       budget_s=args.budget, seed=args.seed)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
