@@ -1,7 +1,7 @@
 """Grade submissions: run the suite per submission in a worker process, score it with the rubric.
 
-The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin``: the same
-checks as ``pytest verify/``, not a second copy. It writes one JSON line per finished check; a
+The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin`` (the suite's command
+line, :func:`verify.suite_args`): the same checks as ``pytest verify/``, not a second copy. It writes one JSON line per finished check; a
 check with no line (the worker timed out or died) fails with that reason, and the reports are
 written all the same.
 """
@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from verify import loader, suite_args
+from verify import SUITE, suite_args
 from grader.options import GradeOptions
 from grader.rubric import Group, Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
-VERIFY_DIR = Path(loader.__file__).resolve().parent
-ROOT = VERIFY_DIR.parent
+ROOT = SUITE.parent  # the repository: the worker runs there
 
 
 @dataclass

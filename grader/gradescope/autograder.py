@@ -44,7 +44,7 @@ SOURCE = Path(__file__).resolve().parents[2]  # the folder holding verify/ (/aut
 CONFIG_NAME = "gradescope.json"  # written by the bundle: budget, rubric, seed, max score
 DEFAULT_ROOT = "/autograder"
 GRADESCOPE_DEFAULT_LIMIT_S = 600.0  # Gradescope's default autograder timeout (10 minutes; at most 40)
-# where verify.loader finds a CS236-layout package (mirrors loader._find_cs236_package)
+# where a CS236-layout package is found (mirrors sandbox.submission._find_cs236_package)
 CS236_PACKAGES = (("codebase",), ("src", "submission"), ("submission",))
 
 PROVISIONAL = ("Grading did not finish: the autograder was stopped before it wrote its results "

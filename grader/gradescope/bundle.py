@@ -9,9 +9,10 @@ The zip's root (Gradescope unpacks it into ``/autograder/source``) holds:
 * ``run_autograder``: run for each submission; ``grader.gradescope.autograder`` grades
   ``/autograder/submission`` with ``python -m verify grade`` (so the sandbox confines the
   student's code) and always writes ``/autograder/results/results.json``;
-* ``impls/``, ``derivations/``, ``verify/``, ``pyproject.toml``: this package as source. It is run
-  from ``/autograder/source`` and never installed into site-packages, which the sandboxed worker
-  can read: the reference implementations and the checks stay out of its reach;
+* ``impls/``, ``derivations/``, ``verify/``, ``sandbox/``, ``grader/``, ``pyproject.toml``: this
+  package as source. It is run from ``/autograder/source`` and never installed into site-packages,
+  which the sandboxed worker can read: the reference implementations and the checks stay out of
+  its reach;
 * ``rubric.toml`` (the rubric given), ``gradescope.json`` (time budget, seed, maximum score,
   version and commit of this package).
 
@@ -162,7 +163,7 @@ def _commit() -> str:
 
 
 def source_files() -> list[tuple[str, Path]]:
-    """(name in the zip, file) for the package's source: impls/, derivations/, verify/, pyproject.toml."""
+    """(name in the zip, file) for the package's source: the PACKAGES folders and pyproject.toml."""
     files = []
     for package in PACKAGES:
         base = ROOT / package
