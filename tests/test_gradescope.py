@@ -277,7 +277,7 @@ STAND_IN = textwrap.dedent("""\
     work.mkdir()
     ids = ["verify/test_kl_normal.py::test_kl_normal_one", "verify/test_kl_normal.py::test_kl_normal_two"]
     with open(work / "checks.jsonl", "w") as f:
-        f.write(json.dumps({"collected": ids}) + "\\n")
+        f.write(json.dumps({"collected": ids, "targets": {i: ["kl_normal"] for i in ids}}) + "\\n")
         f.write(json.dumps({"nodeid": ids[0], "name": "kl_normal_one", "targets": ["kl_normal"],
                             "outcome": "passed"}) + "\\n")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
