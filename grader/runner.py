@@ -1,9 +1,9 @@
 """Grade submissions: run the suite per submission in a worker process, score it with the rubric.
 
 The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin`` (the suite's command
-line, :func:`verify.suite_args`): the same checks as ``pytest verify/``, not a second copy. It writes one JSON line per finished check; a
-check with no line (the worker timed out or died) fails with that reason, and the reports are
-written all the same.
+line, :func:`verify.suite_args`): the same checks as ``pytest verify/``, not a second copy. It
+writes one JSON line per finished check; a check with no line (the worker timed out or died)
+fails with that reason, and the reports are written all the same.
 """
 from __future__ import annotations
 
