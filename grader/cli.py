@@ -12,6 +12,7 @@ from pathlib import Path
 
 from verify import DEFAULT_SEED
 from grader import reports, rubric as rubric_mod
+from grader.options import GradeOptions
 from grader.runner import grade
 
 
@@ -36,27 +37,37 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def options(args: argparse.Namespace) -> GradeOptions:
+    """The grading options of a parsed command line (no format given: every format)."""
+    return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
+                        memory_mb=args.worker_memory, in_process=args.in_process, select=args.select,
+                        jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or reports.FORMATS),
+                        out=args.out)
+
+
+def print_text(results: list, rub: rubric_mod.Rubric) -> None:
+    """The ``text`` format: each submission's scores (and failures when there is one), then the summary."""
+    for r in results:
+        print(reports.text(r, detailed=len(results) == 1))
+    if len(results) > 1:
+        print()
+        print(reports.summary_md(reports.summary(results, rub)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    opts = options(args)
     try:
-        rub = rubric_mod.load(args.rubric)
+        rub = rubric_mod.load(opts.rubric)
     except rubric_mod.RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.jobs < 1 or args.timeout <= 0 or args.check_timeout <= 0 or args.worker_memory < 1024:
-        print("error: --jobs must be at least 1, --timeout and --check-timeout positive, --worker-memory at least "
-              "1024 (MiB; importing torch alone needs some 700)", file=sys.stderr)
+    if opts.problem() is not None:
+        print(f"error: {opts.problem()}", file=sys.stderr)
         return 2
-    formats = tuple(args.formats or reports.FORMATS)
-    results = grade(args.paths, rub, seed=args.seed, jobs=args.jobs, timeout=args.timeout,
-                    check_timeout=args.check_timeout, in_process=args.in_process, memory_mb=args.worker_memory,
-                    select=args.select)
-    written = reports.write_all(results, rub, args.out, formats)
-    if "text" in formats:
-        for r in results:
-            print(reports.text(r, detailed=len(results) == 1))
-        if len(results) > 1:
-            print()
-            print(reports.summary_md(reports.summary(results, rub)))
-    print(f"reports: {args.out.resolve()} ({len(written)} files)")
+    results = grade(args.paths, rub, opts)
+    written = reports.write_all(results, rub, opts.out, opts.formats)
+    if "text" in opts.formats:
+        print_text(results, rub)
+    print(f"reports: {opts.out.resolve()} ({len(written)} files)")
     return 0

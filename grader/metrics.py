@@ -240,103 +240,130 @@ def _metric_name(raw, where):
     return name
 
 
+METRIC_KEYS = {"name", "points", "target", "tolerance", "min", "max", "required", "label"}
+RELATION_KEYS = {"kind", "points", "metrics", "total", "parts", "slack", "tolerance", "label"}
+
+
 def load_rubric(path=None) -> MetricsRubric:
+    """The ``[[metric]]`` and ``[[relation]]`` tables of the TOML file at ``path`` (default:
+    grader/metrics_rubric.toml), checked; MetricsError says what is wrong."""
     path = Path(path) if path is not None else DEFAULT_RUBRIC
-    if not path.is_file():
-        raise MetricsError(f"rubric file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MetricsError(f"{path}: not valid TOML: {exc}") from None
+    data = _read_toml(path)
     raw_metrics, raw_rel = data.get("metric", []), data.get("relation", [])
     if not isinstance(raw_metrics, list) or not isinstance(raw_rel, list) or not (raw_metrics or raw_rel):
         raise MetricsError(f"{path}: no [[metric]] tables (name, points, and target + tolerance or min / max)")
-    metrics = []
-    for i, m in enumerate(raw_metrics, 1):
-        where = f"{path}: metric {i} ({m.get('name', '?')})"
-        unknown = set(m) - {"name", "points", "target", "tolerance", "min", "max", "required", "label"}
-        if unknown:
-            raise MetricsError(f"{where}: unknown keys {sorted(unknown)}")
-        name = _metric_name(m.get("name"), where)
-        points = _num(m, "points", where, required=True)
-        target, tol = _num(m, "target", where), _num(m, "tolerance", where)
-        lo, hi = _num(m, "min", where), _num(m, "max", where)
-        if (target is None) != (tol is None):
-            raise MetricsError(f"{where}: 'target' and 'tolerance' go together")
-        if target is None and lo is None and hi is None:
-            raise MetricsError(f"{where}: give target + tolerance, or min and/or max")
-        if points < 0 or (tol is not None and tol < 0) or (lo is not None and hi is not None and lo > hi):
-            raise MetricsError(f"{where}: points and tolerance must be >= 0, and min <= max")
-        required = m.get("required", True)
-        if not isinstance(required, bool):
-            raise MetricsError(f"{where}: 'required' must be true or false")
-        metrics.append(MetricRule(name, points, target, tol, lo, hi, required, str(m.get("label", ""))))
-    relations = []
-    for i, r in enumerate(raw_rel, 1):
-        where = f"{path}: relation {i} ({r.get('kind', '?')})"
-        unknown = set(r) - {"kind", "points", "metrics", "total", "parts", "slack", "tolerance", "label"}
-        if unknown:
-            raise MetricsError(f"{where}: unknown keys {sorted(unknown)}")
-        points = _num(r, "points", where, required=True)
-        kind = r.get("kind")
-        if kind == "non_increasing":
-            names = r.get("metrics")
-            if not isinstance(names, list) or len(names) < 2:
-                raise MetricsError(f"{where}: 'metrics' must list at least two metrics")
-            relations.append(Relation(kind, points, tuple(_metric_name(n, where) for n in names),
-                                      slack=_num(r, "slack", where) or 0.0, label=str(r.get("label", ""))))
-        elif kind == "sum":
-            parts = r.get("parts")
-            if not isinstance(parts, list) or not parts:
-                raise MetricsError(f"{where}: 'parts' must list the metrics that add up to 'total'")
-            relations.append(Relation(kind, points, total=_metric_name(r.get("total"), where),
-                                      parts=tuple(_metric_name(n, where) for n in parts),
-                                      tolerance=_num(r, "tolerance", where) or 0.0, label=str(r.get("label", ""))))
-        else:
-            raise MetricsError(f"{where}: kind must be 'non_increasing' or 'sum', not {kind!r}")
+    metrics = [_metric_rule(m, _table_where(path, "metric", i, m, "name", METRIC_KEYS))
+               for i, m in enumerate(raw_metrics, 1)]
+    relations = [_relation(r, _table_where(path, "relation", i, r, "kind", RELATION_KEYS))
+                 for i, r in enumerate(raw_rel, 1)]
     name = (data.get("metrics") or {}).get("name") or (data.get("rubric") or {}).get("name") or path.stem
     return MetricsRubric(str(name), tuple(metrics), tuple(relations), str(path))
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise MetricsError(f"rubric file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MetricsError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _table_where(path: Path, kind: str, i: int, table: dict, title: str, keys: set) -> str:
+    """How errors name the ``i``-th ``[[kind]]`` table (by its ``title`` key), once its keys are known ones."""
+    where = f"{path}: {kind} {i} ({table.get(title, '?')})"
+    unknown = set(table) - keys
+    if unknown:
+        raise MetricsError(f"{where}: unknown keys {sorted(unknown)}")
+    return where
+
+
+def _metric_rule(m: dict, where: str) -> MetricRule:
+    """One ``[[metric]]`` table: a target with a tolerance, or bounds, or both."""
+    name = _metric_name(m.get("name"), where)
+    points = _num(m, "points", where, required=True)
+    target, tol = _num(m, "target", where), _num(m, "tolerance", where)
+    lo, hi = _num(m, "min", where), _num(m, "max", where)
+    if (target is None) != (tol is None):
+        raise MetricsError(f"{where}: 'target' and 'tolerance' go together")
+    if target is None and lo is None and hi is None:
+        raise MetricsError(f"{where}: give target + tolerance, or min and/or max")
+    if points < 0 or (tol is not None and tol < 0) or (lo is not None and hi is not None and lo > hi):
+        raise MetricsError(f"{where}: points and tolerance must be >= 0, and min <= max")
+    required = m.get("required", True)
+    if not isinstance(required, bool):
+        raise MetricsError(f"{where}: 'required' must be true or false")
+    return MetricRule(name, points, target, tol, lo, hi, required, str(m.get("label", "")))
+
+
+def _relation(r: dict, where: str) -> Relation:
+    """One ``[[relation]]`` table: ``non_increasing`` metrics, or a ``sum`` of parts."""
+    points = _num(r, "points", where, required=True)
+    kind = r.get("kind")
+    if kind == "non_increasing":
+        names = r.get("metrics")
+        if not isinstance(names, list) or len(names) < 2:
+            raise MetricsError(f"{where}: 'metrics' must list at least two metrics")
+        return Relation(kind, points, tuple(_metric_name(n, where) for n in names),
+                        slack=_num(r, "slack", where) or 0.0, label=str(r.get("label", "")))
+    if kind == "sum":
+        parts = r.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise MetricsError(f"{where}: 'parts' must list the metrics that add up to 'total'")
+        return Relation(kind, points, total=_metric_name(r.get("total"), where),
+                        parts=tuple(_metric_name(n, where) for n in parts),
+                        tolerance=_num(r, "tolerance", where) or 0.0, label=str(r.get("label", "")))
+    raise MetricsError(f"{where}: kind must be 'non_increasing' or 'sum', not {kind!r}")
 
 
 # ----------------------------------------------------------------------------- grading
 def grade_metrics(values: dict, rubric: MetricsRubric, notes=()) -> dict:
     """The graded report: one line per rubric metric and relation, the score and the notes."""
-    lines, score = [], 0.0
-    for m in rubric.metrics:
-        v = values.get(m.name)
-        if v is None:
-            verdict = "missing" if m.required else "not reported"
-            ok = False
-        else:
-            ok = m.accepts(v)
-            verdict = "ok" if ok else "out of range"
-        earned = m.points if ok else 0.0
-        score += earned
-        lines.append({"name": m.name, "label": m.label or m.name, "reported": v, "expected": m.expected(),
-                      "verdict": verdict, "points": earned, "max_points": m.points})
-    for r in rubric.relations:
-        if r.kind == "non_increasing":
-            label = r.label or " >= ".join(r.metrics)
-            missing = [n for n in r.metrics if n not in values]
-            bad = [f"{b} {values[b]:g} > {a} {values[a]:g}" for a, b in zip(r.metrics, r.metrics[1:])
-                   if a in values and b in values and values[b] > values[a] + r.slack]
-            expected = f"slack {r.slack:g}"
-        else:
-            label = r.label or f"{r.total} = {' + '.join(r.parts)}"
-            missing = [n for n in (r.total, *r.parts) if n not in values]
-            bad = []
-            if not missing:
-                s = sum(values[p] for p in r.parts)
-                if abs(values[r.total] - s) > r.tolerance:
-                    bad = [f"{r.total} {values[r.total]:g} vs {' + '.join(r.parts)} = {s:g}"]
-            expected = f"within {r.tolerance:g}"
-        ok = not missing and not bad
-        verdict = "ok" if ok else (f"missing {', '.join(missing)}" if missing else f"violated: {'; '.join(bad)}")
-        score += r.points if ok else 0.0
-        lines.append({"name": r.kind, "label": label, "reported": None, "expected": expected,
-                      "verdict": verdict, "points": r.points if ok else 0.0, "max_points": r.points})
+    lines = [_metric_line(m, values) for m in rubric.metrics] + [_relation_line(r, values) for r in rubric.relations]
+    score = sum((line["points"] for line in lines), 0.0)
     return {"rubric": rubric.name, "score": score, "max_score": rubric.max_score, "lines": lines,
             "notes": list(notes), "values": values}
+
+
+def _metric_line(m: MetricRule, values: dict) -> dict:
+    """A metric's report line: reported, expected, verdict, points."""
+    v = values.get(m.name)
+    if v is None:
+        ok, verdict = False, "missing" if m.required else "not reported"
+    else:
+        ok = m.accepts(v)
+        verdict = "ok" if ok else "out of range"
+    return {"name": m.name, "label": m.label or m.name, "reported": v, "expected": m.expected(),
+            "verdict": verdict, "points": m.points if ok else 0.0, "max_points": m.points}
+
+
+def _relation_line(r: Relation, values: dict) -> dict:
+    """A relation's report line: ok, or the metrics it lacks, or how it is violated."""
+    check = _non_increasing if r.kind == "non_increasing" else _sums_up
+    label, missing, bad, expected = check(r, values)
+    ok = not missing and not bad
+    verdict = "ok" if ok else (f"missing {', '.join(missing)}" if missing else f"violated: {'; '.join(bad)}")
+    return {"name": r.kind, "label": label, "reported": None, "expected": expected,
+            "verdict": verdict, "points": r.points if ok else 0.0, "max_points": r.points}
+
+
+def _non_increasing(r: Relation, values: dict) -> tuple[str, list, list, str]:
+    """(label, missing metrics, violations, expected) of a ``non_increasing`` relation."""
+    missing = [n for n in r.metrics if n not in values]
+    bad = [f"{b} {values[b]:g} > {a} {values[a]:g}" for a, b in zip(r.metrics, r.metrics[1:])
+           if a in values and b in values and values[b] > values[a] + r.slack]
+    return r.label or " >= ".join(r.metrics), missing, bad, f"slack {r.slack:g}"
+
+
+def _sums_up(r: Relation, values: dict) -> tuple[str, list, list, str]:
+    """(label, missing metrics, violations, expected) of a ``sum`` relation."""
+    missing = [n for n in (r.total, *r.parts) if n not in values]
+    bad = []
+    if not missing:
+        s = sum(values[p] for p in r.parts)
+        if abs(values[r.total] - s) > r.tolerance:
+            bad = [f"{r.total} {values[r.total]:g} vs {' + '.join(r.parts)} = {s:g}"]
+    return r.label or f"{r.total} = {' + '.join(r.parts)}", missing, bad, f"within {r.tolerance:g}"
 
 
 def format_report(report: dict, source="") -> str:

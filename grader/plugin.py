@@ -98,6 +98,16 @@ def pytest_runtest_makereport(item, call):
     path = item.config.getoption("--grading-out")
     if path is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
+    record = _record(item, call, report)
+    impl = item.funcargs.get("impl")
+    if impl is not None:
+        impl.record(False)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _record(item, call, report) -> dict:
+    """The check's result line: what it grades, its outcome, the failure's message and diagnosis."""
     targets = list(graded_names(item))
     record = {
         "nodeid": item.nodeid,
@@ -117,8 +127,4 @@ def pytest_runtest_makereport(item, call):
             record["diagnosis"] = None
     elif report.skipped and call.excinfo is not None:
         record["message"] = str(call.excinfo.value)[:MAX_MESSAGE]
-    impl = item.funcargs.get("impl")
-    if impl is not None:
-        impl.record(False)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    return record

@@ -14,9 +14,12 @@ import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.rubric import Rubric
-from grader.runner import Check, Result
+
+if TYPE_CHECKING:  # the runner imports the options, which import FORMATS from here
+    from grader.runner import Check, Result
 
 FORMATS = ("text", "json", "gradescope", "junit", "csv", "md")
 LIKELY = "Likely cause: your output equals what you get by {teaches}."
@@ -109,23 +112,32 @@ def feedback_md(result: Result) -> str:
                     key=lambda c: order.index(c.group) if c.group in order else len(order))
     load_errors = {c.message for c in failed if "could not be loaded" in c.message}
     if failed and len(failed) == len(result.checks) and len(load_errors) == 1:
-        reason = load_errors.pop().split("could not be loaded: ", 1)[-1]
-        lines += ["## Your submission could not be loaded", "", "```", reason, "```", "",
-                  f"So every check ({len(failed)}) failed. Fix this first, then grade again.", ""]
+        lines += _not_loaded_md(load_errors.pop(), len(failed))
     elif failed:
-        lines += ["## What failed", ""]
-        for c in failed:
-            lines += [f"### {c.group or 'ungraded'}: `{c.name}`", ""]
-            if c.doc and c.visibility != "hidden":
-                lines += [f"*{c.doc}*", ""]
-            lines += ["```", _visible_message(c), "```", ""]
-            if c.diagnosis:
-                lines += [f"**{LIKELY.format(teaches=c.diagnosis['teaches'])}**", ""]
+        lines += ["## What failed", ""] + [line for c in failed for line in _failure_md(c)]
     else:
         lines += ["Every check passed.", ""]
     if result.problems:
         lines += ["## Notes", "", *[f"- {p}" for p in result.problems], ""]
     return "\n".join(lines)
+
+
+def _not_loaded_md(message: str, failed: int) -> list[str]:
+    """Feedback when every check failed because the submission could not be loaded: the reason, once."""
+    reason = message.split("could not be loaded: ", 1)[-1]
+    return ["## Your submission could not be loaded", "", "```", reason, "```", "",
+            f"So every check ({failed}) failed. Fix this first, then grade again.", ""]
+
+
+def _failure_md(c: Check) -> list[str]:
+    """One failed check's feedback: its docstring unless hidden, the message, the likely cause."""
+    lines = [f"### {c.group or 'ungraded'}: `{c.name}`", ""]
+    if c.doc and c.visibility != "hidden":
+        lines += [f"*{c.doc}*", ""]
+    lines += ["```", _visible_message(c), "```", ""]
+    if c.diagnosis:
+        lines += [f"**{LIKELY.format(teaches=c.diagnosis['teaches'])}**", ""]
+    return lines
 
 
 def report_json(result: Result) -> dict:

@@ -1,9 +1,9 @@
 """Grade submissions: run the suite per submission in a worker process, score it with the rubric.
 
-The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin``: the same
-checks as ``pytest verify/``, not a second copy. It writes one JSON line per finished check; a
-check with no line (the worker timed out or died) fails with that reason, and the reports are
-written all the same.
+The worker is ``python -m pytest verify/ --submission PATH -p grader.plugin`` (the suite's command
+line, :func:`verify.suite_args`): the same checks as ``pytest verify/``, not a second copy. It
+writes one JSON line per finished check; a check with no line (the worker timed out or died)
+fails with that reason, and the reports are written all the same.
 """
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from verify import DEFAULT_SEED, loader
-from grader.rubric import Rubric
+from verify import SUITE, suite_args
+from grader.options import GradeOptions
+from grader.rubric import Group, Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
-VERIFY_DIR = Path(loader.__file__).resolve().parent
-ROOT = VERIFY_DIR.parent
+ROOT = SUITE.parent  # the repository: the worker runs there
 
 
 @dataclass
@@ -65,7 +65,7 @@ def expected_checks(select: str | None = None) -> dict[str, list[str]]:
     only when a worker died before reporting its own collection)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "collected.jsonl"
-        proc = subprocess.run(_pytest_cmd(select) + ["--collect-only", "-p", "grader.plugin", "--grading-out", str(out)],
+        proc = subprocess.run(_pytest_cmd(select, "--collect-only", "-p", "grader.plugin", "--grading-out", str(out)),
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
         line = json.loads(out.read_text(encoding="utf-8").splitlines()[0]) if out.exists() else {}
     if not line.get("collected"):
@@ -79,27 +79,35 @@ def _targets_by_id(collection: dict) -> dict[str, list[str]]:
     return {nodeid: targets.get(nodeid, []) for nodeid in collection["collected"]}
 
 
-def _pytest_cmd(select: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(VERIFY_DIR), "-p", "no:cacheprovider", "-o", "addopts=",
-           "-m", "not slow", "--rootdir", str(ROOT), "-q", "--no-header"]
-    return cmd + (["-k", select] if select else [])
+def _pytest_cmd(select: str | None = None, *extra: str) -> list[str]:
+    """The child process running the suite, quietly: ``python -m pytest`` and :func:`verify.suite_args`."""
+    return [sys.executable, "-m", "pytest", *suite_args(select=select, extra=("-q", "--no-header", *extra))]
 
 
-def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeout: float = 120.0,
-               in_process: bool = False, memory_mb: int = 4096,
-               select: str | None = None) -> tuple[list[dict], str | None, float]:
+# ------------------------------------------------------------------------------- the worker
+def run_worker(path: Path, workdir: Path, options: GradeOptions) -> tuple[list[dict], str | None, float]:
     """Run the checks on one submission; returns (result lines, problem or None, seconds).
 
     The checks run in a child process of ours (trusted: it computes verdicts); the submission runs
-    in that child's sandboxed worker, or, with ``in_process`` (trusted code only), inside it.
+    in that child's sandboxed worker, or, with ``options.in_process`` (trusted code only), inside it.
     """
     out = workdir / "checks.jsonl"
-    cmd = _pytest_cmd(select) + ["--submission", str(path), "--verify-seed", str(seed), "--check-timeout",
-                           str(check_timeout), "--worker-memory", str(memory_mb),
-                           "-p", "grader.plugin", "--grading-out", str(out)]
-    if in_process:
-        cmd.append("--in-process")
     start = time.perf_counter()
+    problem = _run_to_end(_worker_cmd(path, out, options), options.timeout)
+    seconds = time.perf_counter() - start
+    return _read_lines(out), problem, seconds
+
+
+def _worker_cmd(path: Path, out: Path, options: GradeOptions) -> list[str]:
+    """The suite on the submission at ``path``, one JSON line per check written to ``out``."""
+    return _pytest_cmd(options.select, "--submission", str(path), "--verify-seed", str(options.seed),
+                       "--check-timeout", str(options.check_timeout), "--worker-memory", str(options.memory_mb),
+                       "-p", "grader.plugin", "--grading-out", str(out),
+                       *(["--in-process"] if options.in_process else []))
+
+
+def _run_to_end(cmd: list[str], timeout: float) -> str | None:
+    """Run ``cmd`` for at most ``timeout`` seconds, then kill whatever it started; what went wrong, or None."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     problem = None
@@ -116,7 +124,11 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
         except ProcessLookupError:
             pass
         proc.wait()
-    seconds = time.perf_counter() - start
+    return problem
+
+
+def _read_lines(out: Path) -> list[dict]:
+    """The JSON lines the plugin wrote to ``out`` (none if it wrote nothing; a broken line is skipped)."""
     lines = []
     if out.exists():
         for line in out.read_text(encoding="utf-8").splitlines():
@@ -124,57 +136,89 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
                 lines.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return lines, problem, seconds
+    return lines
 
 
+# ------------------------------------------------------------------------------- scoring
 def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str | None, seconds: float,
           select: str | None = None) -> Result:
     """Apply the rubric to the check results; checks without a result fail with the reason."""
-    collection = next((d for d in lines if "collected" in d), None)
-    expected = _targets_by_id(collection) if collection is not None else expected_checks(select)
-    by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
-    checks = []
-    for nodeid in expected:
-        d = by_id.get(nodeid)
-        if d is None:
-            name = nodeid.split("::")[-1]
-            d = {"nodeid": nodeid, "name": name.removeprefix("test_"), "outcome": "failed",
-                 "targets": expected[nodeid],
-                 "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
-        checks.append(Check(
-            nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],
-            message=d.get("message", ""), doc=d.get("doc", ""), duration=d.get("duration", 0.0),
-            diagnosis=d.get("diagnosis")))
-    problems = [problem] if problem else []
-    groups = {g.name: {"score": 0.0, "max_score": g.points, "passed": 0, "total": 0} for g in rubric.groups}
-    members = {g.name: [] for g in rubric.groups}
-    for c in checks:
-        g = rubric.group_of({"name": c.name, "targets": c.targets})
-        if g is None:
-            problems.append(f"check {c.name} is in no rubric group: reported, not graded")
-            continue
-        c.group, c.visibility = g.name, g.visibility
-        members[g.name].append(c)
-    for g in rubric.groups:
-        cs = members[g.name]
-        if not cs:
-            problems.append(f"rubric group '{g.name}' matches no check: its {g.points:g} points cannot be earned")
-            continue
-        passed = sum(c.outcome == "passed" for c in cs)
-        share = g.points / len(cs)
-        all_passed = passed == len(cs)
-        for c in cs:
-            c.max_score = round(share, 6)
-            c.score = c.max_score if c.outcome == "passed" and (g.partial_credit or all_passed) else 0.0
-        got = g.points * passed / len(cs) if g.partial_credit else (g.points if all_passed else 0.0)
-        groups[g.name].update(score=round(got, 4), passed=passed, total=len(cs))
-    problems += list(rubric.warnings)
+    checks = _checks(lines, problem, select)
+    members, ungrouped = _assign_groups(checks, rubric)
+    groups = {g.name: _score_group(g, members[g.name]) for g in rubric.groups}
+    problems = _problems(problem, ungrouped, members, rubric)
     total = round(sum(v["score"] for v in groups.values()), 4)
     sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
     return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems,
                   [str(x) for x in sandbox])
 
 
+def _checks(lines: list[dict], problem: str | None, select: str | None) -> list[Check]:
+    """A Check per expected check (the worker's collection, else the suite's), from its result line;
+    one with no line failed with ``problem`` as the reason."""
+    collection = next((d for d in lines if "collected" in d), None)
+    expected = _targets_by_id(collection) if collection is not None else expected_checks(select)
+    by_id = {d["nodeid"]: d for d in lines if "nodeid" in d}
+    checks = []
+    for nodeid, targets in expected.items():
+        d = by_id.get(nodeid) or _not_run(nodeid, targets, problem)
+        checks.append(Check(
+            nodeid=d["nodeid"], name=d["name"], targets=d.get("targets", []), outcome=d["outcome"],
+            message=d.get("message", ""), doc=d.get("doc", ""), duration=d.get("duration", 0.0),
+            diagnosis=d.get("diagnosis")))
+    return checks
+
+
+def _not_run(nodeid: str, targets: list[str], problem: str | None) -> dict:
+    """The result line of a check the worker gave no result for: failed, with the reason."""
+    return {"nodeid": nodeid, "name": nodeid.split("::")[-1].removeprefix("test_"), "outcome": "failed",
+            "targets": targets,
+            "message": f"not run: {problem or 'the process running the checks gave no result for this check'}"}
+
+
+def _assign_groups(checks: list[Check], rubric: Rubric) -> tuple[dict[str, list[Check]], list[Check]]:
+    """Each check into its rubric group (setting its group and visibility): the checks per group,
+    and the checks no group claims."""
+    members = {g.name: [] for g in rubric.groups}
+    ungrouped = []
+    for c in checks:
+        g = rubric.group_of({"name": c.name, "targets": c.targets})
+        if g is None:
+            ungrouped.append(c)
+            continue
+        c.group, c.visibility = g.name, g.visibility
+        members[g.name].append(c)
+    return members, ungrouped
+
+
+def _score_group(group: Group, checks: list[Check]) -> dict:
+    """Score a group's checks (each an equal share of its points; without partial credit, all or
+    nothing), setting each check's score; the group's line: score, max_score, passed, total."""
+    line = {"score": 0.0, "max_score": group.points, "passed": 0, "total": 0}
+    if not checks:
+        return line
+    passed = sum(c.outcome == "passed" for c in checks)
+    all_passed = passed == len(checks)
+    for c in checks:
+        c.max_score = round(group.points / len(checks), 6)
+        c.score = c.max_score if c.outcome == "passed" and (group.partial_credit or all_passed) else 0.0
+    got = group.points * passed / len(checks) if group.partial_credit else (group.points if all_passed else 0.0)
+    line.update(score=round(got, 4), passed=passed, total=len(checks))
+    return line
+
+
+def _problems(problem: str | None, ungrouped: list[Check], members: dict[str, list[Check]],
+              rubric: Rubric) -> list[str]:
+    """The notes of a result: the worker's problem, checks graded by no group, groups with no check,
+    the rubric's warnings."""
+    notes = [problem] if problem else []
+    notes += [f"check {c.name} is in no rubric group: reported, not graded" for c in ungrouped]
+    notes += [f"rubric group '{g.name}' matches no check: its {g.points:g} points cannot be earned"
+              for g in rubric.groups if not members[g.name]]
+    return notes + list(rubric.warnings)
+
+
+# ------------------------------------------------------------------------------- submissions
 def discover(paths: list[str]) -> list[tuple[str, Path]]:
     """(label, path) per submission: a submission itself, or each entry of a class folder."""
     found = []
@@ -202,34 +246,38 @@ def _is_class_folder(p: Path) -> bool:
     return any(c.is_dir() or c.suffix == ".py" for c in p.iterdir() if not c.name.startswith((".", "__")))
 
 
-def grade(paths: list[str], rubric: Rubric, seed: int = DEFAULT_SEED, jobs: int = 1, timeout: float = 600,
-          progress: bool = True, check_timeout: float = 120.0, in_process: bool = False,
-          memory_mb: int = 4096, select: str | None = None) -> list[Result]:
+def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None, *, progress: bool = True,
+          **settings) -> list[Result]:
     """Grade every submission found under ``paths``; one broken submission never stops the others.
 
-    ``select``: a pytest ``-k`` expression, to grade only some checks (e.g. a re-grade of one part).
+    ``options`` (default: the command line's defaults) with ``settings``, :class:`GradeOptions`
+    fields, replacing some of them: ``grade(paths, rubric, jobs=2, select="iwae")``. ``progress``:
+    a progress bar when there are several submissions.
     """
+    options = replace(options or GradeOptions(), **settings)
     subs = discover(paths)
-
-    def one(item):
-        label, path = item
-        with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
-            lines, problem, seconds = run_worker(path, seed, timeout, Path(tmp), check_timeout, in_process,
-                                                 memory_mb, select)
-        return score(label, str(path), lines, rubric, problem, seconds, select)
-
-    results: dict[int, Result] = {}
-    bar = None
-    if progress and len(subs) > 1:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(subs), desc="grading", unit="submission")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, s): i for i, s in enumerate(subs)}
+    results: list[Result | None] = [None] * len(subs)
+    bar = _progress_bar(len(subs)) if progress and len(subs) > 1 else None
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        futures = {pool.submit(grade_submission, label, path, rubric, options): i
+                   for i, (label, path) in enumerate(subs)}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return [results[i] for i in range(len(subs))]
+    return results
+
+
+def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions) -> Result:
+    """Run the checks on one submission in a fresh working folder and score them."""
+    with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
+        lines, problem, seconds = run_worker(path, Path(tmp), options)
+    return score(label, str(path), lines, rubric, problem, seconds, options.select)
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="grading", unit="submission")

@@ -135,7 +135,7 @@ def test_bundle_layout(bundles):
                 or n.endswith(".pyc")]
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert config["budget_s"] == 540 and config["gradescope_timeout_s"] == 600 and config["max_score"] == 100
-    assert rubric == (REPO / "verify" / "grading" / "default_rubric.toml").read_text()
+    assert rubric == (REPO / "grader" / "default_rubric.toml").read_text()
     pins = [r for r in requirements if r and not r.startswith("#")]
     assert pins[0] == "torch==2.13.0" and "download.pytorch.org/whl/cpu" in setup
     assert all("==" in r for r in pins if "python_version" not in r), pins
@@ -277,7 +277,7 @@ STAND_IN = textwrap.dedent("""\
     work.mkdir()
     ids = ["verify/test_kl_normal.py::test_kl_normal_one", "verify/test_kl_normal.py::test_kl_normal_two"]
     with open(work / "checks.jsonl", "w") as f:
-        f.write(json.dumps({"collected": ids}) + "\\n")
+        f.write(json.dumps({"collected": ids, "targets": {i: ["kl_normal"] for i in ids}}) + "\\n")
         f.write(json.dumps({"nodeid": ids[0], "name": "kl_normal_one", "targets": ["kl_normal"],
                             "outcome": "passed"}) + "\\n")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)

@@ -9,15 +9,14 @@
 """
 from __future__ import annotations
 
+import importlib
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
+from verify import suite_args
 from verify.contract import CONTRACT_NAMES, MARKER
-
-HERE = Path(__file__).resolve().parent
 
 
 class Summary:
@@ -40,33 +39,33 @@ class Summary:
             tr.write_line(f"{name:28s} {verdict:8s} {c['passed']:3d} passed {c['failed']:3d} failed {c['skipped']:3d} skipped")
 
 
+# ``python -m verify NAME ...``: the module whose ``main(argv)`` runs the subcommand NAME
+SUBCOMMANDS = {
+    "grade": "grader.cli",
+    "grade-metrics": "grader.metrics",
+    "gradescope-bundle": "grader.gradescope.bundle",
+}
+
+
+def _missing_submission_path(argv: list[str]) -> bool:
+    """Does ``--submission`` come without a path (last on the line)?"""
+    sub = [a for a in argv if a.startswith("--submission")]
+    return bool(sub) and "=" not in sub[0] and argv.index(sub[0]) + 1 >= len(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "grade":
-        from grader.cli import main as grade_main
-
-        return grade_main(argv[1:])
-    if argv and argv[0] == "grade-metrics":
-        from grader.metrics import main as metrics_main
-
-        return metrics_main(argv[1:])
-    if argv and argv[0] == "gradescope-bundle":
-        from grader.gradescope.bundle import main as bundle_main
-
-        return bundle_main(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     if argv and argv[0] == "check":
         argv = argv[1:]
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    sub = [a for a in argv if a.startswith("--submission")]
-    if sub:
-        path = sub[0].split("=", 1)[1] if "=" in sub[0] else (argv[argv.index(sub[0]) + 1] if argv.index(sub[0]) + 1 < len(argv) else None)
-        if path is None:
-            print("error: --submission needs a path", file=sys.stderr)
-            return 2
-    args = [str(HERE), "-p", "no:cacheprovider", "-o", "addopts=", "-m", "not slow", "--rootdir", str(HERE.parent)]
-    return int(pytest.main(args + argv, plugins=[Summary()]))
+    if _missing_submission_path(argv):
+        print("error: --submission needs a path", file=sys.stderr)
+        return 2
+    return int(pytest.main(suite_args(extra=argv), plugins=[Summary()]))
 
 
 if __name__ == "__main__":

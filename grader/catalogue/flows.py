@@ -55,6 +55,12 @@ def affine_flow_scale_as_variance(x, scale, shift):
 # ------------------------------------------------------------------------------ AffineCoupling
 
 
+def _mask_scale_shift(layer, v):
+    """(mask, s, t) for the input ``v`` as the reference computes them: the networks see ``mask * v``."""
+    mask = layer._mask(v)
+    return (mask, *layer.scale_shift(mask * v))
+
+
 @bug("AffineCoupling", "summing s over every feature: the pass-through features (mask = 1) add nothing to log|det|, "
      "so log_det must be masked by (1 - mask)")
 class coupling_log_det_not_masked(AffineCoupling):
@@ -105,22 +111,19 @@ class coupling_nets_see_unmasked_input(AffineCoupling):
      "read are then changed, so the Jacobian is not triangular and the inverse cannot recover them")
 class coupling_transforms_masked_half(AffineCoupling):
     def forward(self, x):
-        mask = self._mask(x)
-        s, t = self.scale_shift(mask * x)
+        mask, s, t = _mask_scale_shift(self, x)
         y = (1 - mask) * x + mask * (x * torch.exp(s) + t)
         return y, (mask * s).flatten(1).sum(1)
 
     def inverse(self, y):
-        mask = self._mask(y)
-        s, t = self.scale_shift(mask * y)
+        mask, s, t = _mask_scale_shift(self, y)
         return (1 - mask) * y + mask * (y - t) * torch.exp(-s)
 
 
 @bug("AffineCoupling", "inverting with exp(+s): undoing a multiplication by exp(s) needs exp(-s)")
 class coupling_inverse_exp_plus_s(AffineCoupling):
     def inverse(self, y):
-        mask = self._mask(y)
-        s, t = self.scale_shift(mask * y)
+        mask, s, t = _mask_scale_shift(self, y)
         return mask * y + (1 - mask) * (y - t) * torch.exp(s)
 
 
@@ -128,15 +131,11 @@ class coupling_inverse_exp_plus_s(AffineCoupling):
      "not y exp(-s) - t")
 class coupling_inverse_shift_after_scale(AffineCoupling):
     def inverse(self, y):
-        mask = self._mask(y)
-        s, t = self.scale_shift(mask * y)
+        mask, s, t = _mask_scale_shift(self, y)
         return mask * y + (1 - mask) * (y * torch.exp(-s) - t)
 
 
 @bug("AffineCoupling", "computing s and t in the inverse from y instead of mask * y: the networks must see exactly "
      "what they saw in forward, the pass-through features")
 class coupling_inverse_nets_see_unmasked_y(AffineCoupling):
-    def inverse(self, y):
-        mask = self._mask(y)
-        s, t = self.scale_shift(y)
-        return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
+    inverse = coupling_nets_see_unmasked_input.inverse  # that bug's inverse, with the reference's forward

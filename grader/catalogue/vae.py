@@ -198,60 +198,63 @@ def _prior(m, v):
     return torch.zeros_like(m), torch.ones_like(v)
 
 
+def _encode_decode(x, encoder, decoder):
+    """q(z|x)'s (m, v) and the decoder's logits for one reparameterized z ~ q(z|x), as the reference draws it."""
+    m, v = encoder(x)
+    return m, v, decoder(sample_gaussian(m, v))
+
+
+def _kl_to_prior(m, v):
+    """KL(q(z|x) || p(z)) per example."""
+    return kl_normal(m, v, *_prior(m, v))
+
+
+def _nelbo(kl, rec):
+    """The bound's outputs (nelbo, kl, rec) from its two terms, as the reference returns them."""
+    return kl + rec, kl, rec
+
+
 @bug("negative_elbo_bound", "giving rec the wrong sign: +E_q log p(x|z) instead of -E_q log p(x|z)")
 def elbo_rec_wrong_sign(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
-    kl = kl_normal(m, v, *_prior(m, v)).mean()
-    return kl + rec, kl, rec
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    return _nelbo(_kl_to_prior(m, v).mean(), log_bernoulli_with_logits(x, logits).mean())
 
 
 @bug("negative_elbo_bound", "summing the KL over the batch instead of averaging it")
 def elbo_kl_summed_over_batch(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
-    kl = kl_normal(m, v, *_prior(m, v)).sum()
-    return kl + rec, kl, rec
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    return _nelbo(_kl_to_prior(m, v).sum(), -log_bernoulli_with_logits(x, logits).mean())
 
 
 @bug("negative_elbo_bound", "averaging the binary cross-entropy over pixels (F.binary_cross_entropy's default)")
 def elbo_bce_averaged_over_pixels(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = F.binary_cross_entropy_with_logits(decoder(sample_gaussian(m, v)), x)
-    kl = kl_normal(m, v, *_prior(m, v)).mean()
-    return kl + rec, kl, rec
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    return _nelbo(_kl_to_prior(m, v).mean(), F.binary_cross_entropy_with_logits(logits, x))
 
 
 @bug("negative_elbo_bound", "returning per-example values where batch-mean scalars are due")
 def elbo_per_example_outputs(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v)))
-    kl = kl_normal(m, v, *_prior(m, v))
-    return kl + rec, kl, rec
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    return _nelbo(_kl_to_prior(m, v), -log_bernoulli_with_logits(x, logits))
 
 
 @bug("negative_elbo_bound", "decoding the posterior mean m instead of a sample z ~ q(z|x)")
 def elbo_decodes_posterior_mean(x, encoder, decoder):
     m, v = encoder(x)
-    rec = -log_bernoulli_with_logits(x, decoder(m)).mean()
-    kl = kl_normal(m, v, *_prior(m, v)).mean()
-    return kl + rec, kl, rec
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(m)).mean())
 
 
 @bug("negative_elbo_bound", "subtracting the KL: nelbo = rec - kl")
 def elbo_minus_kl(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
-    kl = kl_normal(m, v, *_prior(m, v)).mean()
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    kl, rec = _kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, logits).mean()
     return rec - kl, kl, rec
 
 
 @bug("negative_elbo_bound", "computing KL(p(z) || q(z|x)) instead of KL(q(z|x) || p(z))")
 def elbo_kl_reversed(x, encoder, decoder):
-    m, v = encoder(x)
-    rec = -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean()
-    kl = kl_normal(*_prior(m, v), m, v).mean()
-    return kl + rec, kl, rec
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    return _nelbo(kl_normal(*_prior(m, v), m, v).mean(), -log_bernoulli_with_logits(x, logits).mean())
 
 
 # ---------------------------------------------------------------- negative_iwae_bound

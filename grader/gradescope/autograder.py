@@ -37,13 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[2]  # the folder holding verify/ (/autograder/source)
 CONFIG_NAME = "gradescope.json"  # written by the bundle: budget, rubric, seed, max score
 DEFAULT_ROOT = "/autograder"
 GRADESCOPE_DEFAULT_LIMIT_S = 600.0  # Gradescope's default autograder timeout (10 minutes; at most 40)
-# where verify.loader finds a CS236-layout package (mirrors loader._find_cs236_package)
+# where a CS236-layout package is found (mirrors sandbox.submission._find_cs236_package)
 CS236_PACKAGES = (("codebase",), ("src", "submission"), ("submission",))
 
 PROVISIONAL = ("Grading did not finish: the autograder was stopped before it wrote its results "
@@ -124,16 +125,24 @@ def locate(submission: Path) -> tuple[Path, str | None]:
     if not submission.is_dir() or _is_submission(submission):
         return submission, None
     entries = [e for e in sorted(submission.iterdir()) if not e.name.startswith((".", "__"))]
-    dirs = [e for e in entries if e.is_dir()]
-    modules = [e for e in entries if e.is_file() and e.suffix == ".py" and e.name != "answers.py"]
-    if len(dirs) == 1 and not modules and _is_submission(dirs[0]):
-        return dirs[0], None
-    if len(modules) == 1 and not dirs:
-        return modules[0], None
+    inner = _the_one_submission(entries)
+    if inner is not None:
+        return inner, None
     found = ", ".join(e.name + ("/" if e.is_dir() else "") for e in entries) or "nothing"
     note = ("Your submission holds neither submission.py nor a CS236 layout (codebase/utils.py, "
             f"src/submission/utils.py or submission/utils.py); it holds: {found}.")
     return submission / "submission.py", note
+
+
+def _the_one_submission(entries: list[Path]) -> Path | None:
+    """Among a folder's entries, the one folder holding a submission or the one module; else None."""
+    dirs = [e for e in entries if e.is_dir()]
+    modules = [e for e in entries if e.is_file() and e.suffix == ".py" and e.name != "answers.py"]
+    if len(dirs) == 1 and not modules and _is_submission(dirs[0]):
+        return dirs[0]
+    if len(modules) == 1 and not dirs:
+        return modules[0]
+    return None
 
 
 # ------------------------------------------------------------------------------- processes
@@ -251,75 +260,110 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> dict:
-    start = time.monotonic()
-    config = _config(SOURCE)
-    root = args.root
-    submission = args.submission or root / "submission"
-    results_path = args.results or root / "results" / "results.json"
+@dataclass(frozen=True)
+class Job:
+    """One run's settings: the command line's, else the bundle's (gradescope.json), else Gradescope's defaults."""
+
+    start: float  # time.monotonic() when the run began
+    submission: Path
+    results: Path
+    limit: float  # Gradescope's time limit, seconds
+    budget: float  # this run's, below it
+    steps: dict  # how the budget is spent (plan)
+    max_score: float | None
+    rubric: Path | None
+    seed: int | None
+    python: str
+    grader: str | None  # a grader command line instead of PYTHON -m verify grade
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def _job(args: argparse.Namespace, config: dict, start: float) -> Job:
     limit = float(config.get("gradescope_timeout_s") or GRADESCOPE_DEFAULT_LIMIT_S)
     budget = float(args.budget) if args.budget is not None else float(config.get("budget_s") or default_budget(limit))
-    max_score = config.get("max_score")
-    rubric = SOURCE / config["rubric"] if config.get("rubric") else None
-    seed = config.get("seed")
-    steps = plan(budget)
-    elapsed = lambda: time.monotonic() - start  # noqa: E731
+    return Job(start=start, submission=args.submission or args.root / "submission",
+               results=args.results or args.root / "results" / "results.json", limit=limit, budget=budget,
+               steps=plan(budget), max_score=config.get("max_score"),
+               rubric=SOURCE / config["rubric"] if config.get("rubric") else None, seed=config.get("seed"),
+               python=args.python, grader=args.grader)
 
-    write_results(results_path, minimal_results(PROVISIONAL, max_score, 0.0))
+
+def run(args: argparse.Namespace) -> dict:
+    job = _job(args, _config(SOURCE), start=time.monotonic())
+    write_results(job.results, minimal_results(PROVISIONAL, job.max_score, 0.0))
     _become_subreaper()
-    target, note = locate(submission)
-    print(f"grading {target} (budget {budget:g} s: grader {steps['grader_s']:g} s, worker {steps['worker_s']:g} s)",
-          flush=True)
-
-    work = Path(tempfile.mkdtemp(prefix="dgm-gradescope-"))
-    os.chmod(work, 0o711)
-    worker_tmp = work / "tmp"  # the grader's TMPDIR: where its worker leaves the checks it finished
-    worker_tmp.mkdir()
-    os.chmod(worker_tmp, 0o1777)  # like /tmp: an unprivileged worker can write there too
-    out = work / "out"
-    options = ["grade", str(target), "--out", str(out), "--format", "gradescope", "--format", "json",
-               "--timeout", f"{steps['worker_s']:.0f}", "--jobs", "1"]
-    options += ["--rubric", str(rubric)] if rubric is not None else []
-    options += ["--seed", str(int(seed))] if seed is not None else []
-    cmd = (shlex.split(args.grader) + options[1:]) if args.grader else [args.python, "-m", "verify", *options]
-    env = dict(os.environ, TMPDIR=str(worker_tmp))
-    env.setdefault("OMP_NUM_THREADS", "1")  # small tensors; a container often shows more cores than it has
-
-    problem = None
-    try:
-        proc = subprocess.Popen(cmd, cwd=SOURCE, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    except OSError as exc:
-        proc, problem = None, f"the grader could not be started: {exc}"
-    if proc is not None:
-        try:
-            code = proc.wait(timeout=max(1.0, steps["grader_s"] - elapsed()))
-            if code != 0:
-                problem = _exit_reason(code)
-        except subprocess.TimeoutExpired:
-            problem = (f"grading stopped at the autograder's time budget of {budget:g} s "
-                       f"(Gradescope's limit is {limit:g} s) before the grader wrote its results")
-        finally:
-            _stop(proc)
-
-    produced = sorted(out.glob("*/results.json")) if out.is_dir() else []
-    data = read_results(produced[0]) if len(produced) == 1 else None
-    if data is None:
-        if problem is None:
-            problem = "the grader finished but wrote no results"
-        print(f"no results from the grader: {problem}; scoring what was finished", flush=True)
-        data = _fallback(args.python, rubric, problem, worker_tmp, target, work, start + budget - 1.0, elapsed())
-        if data is None:
-            data = minimal_results(f"Grading did not finish: {problem}. Please resubmit; if this happens again, "
-                                   "tell the course staff.", max_score, elapsed())
-    elif problem is not None:  # results were written, then something went wrong: they stand
-        print(f"note: {problem} (after writing its results)", flush=True)
+    target, note = locate(job.submission)
+    print(f"grading {target} (budget {job.budget:g} s: grader {job.steps['grader_s']:g} s, "
+          f"worker {job.steps['worker_s']:g} s)", flush=True)
+    work = _workspace()
+    problem = _run_grader(_grader_cmd(job, target, work / "out"), job, work / "tmp")
+    data = _results(job, target, work, problem)
     if note:
         data["output"] = f"{note}\n\n{data.get('output', '')}".rstrip()
     kill_tree()  # nothing left running can overwrite the results
-    write_results(results_path, data)
+    write_results(job.results, data)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"results: {data.get('score')} / {data.get('max_score', '?')} in {elapsed():.1f} s -> {results_path}",
+    print(f"results: {data.get('score')} / {data.get('max_score', '?')} in {job.elapsed():.1f} s -> {job.results}",
           flush=True)
+    return data
+
+
+def _workspace() -> Path:
+    """A private folder for the grader's reports (``out/``), with ``tmp/``: the grader's TMPDIR, where
+    its worker leaves the checks it finished."""
+    work = Path(tempfile.mkdtemp(prefix="dgm-gradescope-"))
+    os.chmod(work, 0o711)
+    (work / "tmp").mkdir()
+    os.chmod(work / "tmp", 0o1777)  # like /tmp: an unprivileged worker can write there too
+    return work
+
+
+def _grader_cmd(job: Job, target: Path, out: Path) -> list[str]:
+    """``python -m verify grade`` on ``target``, Gradescope's and the JSON report to ``out``."""
+    options = ["grade", str(target), "--out", str(out), "--format", "gradescope", "--format", "json",
+               "--timeout", f"{job.steps['worker_s']:.0f}", "--jobs", "1"]
+    options += ["--rubric", str(job.rubric)] if job.rubric is not None else []
+    options += ["--seed", str(int(job.seed))] if job.seed is not None else []
+    return (shlex.split(job.grader) + options[1:]) if job.grader else [job.python, "-m", "verify", *options]
+
+
+def _run_grader(cmd: list[str], job: Job, worker_tmp: Path) -> str | None:
+    """Run the grader until its share of the budget is spent, then stop everything below this process;
+    what went wrong, or None."""
+    env = dict(os.environ, TMPDIR=str(worker_tmp))
+    env.setdefault("OMP_NUM_THREADS", "1")  # small tensors; a container often shows more cores than it has
+    try:
+        proc = subprocess.Popen(cmd, cwd=SOURCE, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        return f"the grader could not be started: {exc}"
+    try:
+        code = proc.wait(timeout=max(1.0, job.steps["grader_s"] - job.elapsed()))
+        return _exit_reason(code) if code != 0 else None
+    except subprocess.TimeoutExpired:
+        return (f"grading stopped at the autograder's time budget of {job.budget:g} s "
+                f"(Gradescope's limit is {job.limit:g} s) before the grader wrote its results")
+    finally:
+        _stop(proc)
+
+
+def _results(job: Job, target: Path, work: Path, problem: str | None) -> dict:
+    """The grader's results.json; when it wrote none, what the fallback scores, else a minimal one."""
+    out = work / "out"
+    produced = sorted(out.glob("*/results.json")) if out.is_dir() else []
+    data = read_results(produced[0]) if len(produced) == 1 else None
+    if data is not None:
+        if problem is not None:  # results were written, then something went wrong: they stand
+            print(f"note: {problem} (after writing its results)", flush=True)
+        return data
+    problem = problem or "the grader finished but wrote no results"
+    print(f"no results from the grader: {problem}; scoring what was finished", flush=True)
+    data = _fallback(job.python, job.rubric, problem, work / "tmp", target, work, job.start + job.budget - 1.0,
+                     job.elapsed())
+    if data is None:
+        data = minimal_results(f"Grading did not finish: {problem}. Please resubmit; if this happens again, "
+                               "tell the course staff.", job.max_score, job.elapsed())
     return data
 
 

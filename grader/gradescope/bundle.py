@@ -9,9 +9,10 @@ The zip's root (Gradescope unpacks it into ``/autograder/source``) holds:
 * ``run_autograder``: run for each submission; ``grader.gradescope.autograder`` grades
   ``/autograder/submission`` with ``python -m verify grade`` (so the sandbox confines the
   student's code) and always writes ``/autograder/results/results.json``;
-* ``impls/``, ``derivations/``, ``verify/``, ``pyproject.toml``: this package as source. It is run
-  from ``/autograder/source`` and never installed into site-packages, which the sandboxed worker
-  can read: the reference implementations and the checks stay out of its reach;
+* ``impls/``, ``derivations/``, ``verify/``, ``sandbox/``, ``grader/``, ``pyproject.toml``: this
+  package as source. It is run from ``/autograder/source`` and never installed into site-packages,
+  which the sandboxed worker can read: the reference implementations and the checks stay out of
+  its reach;
 * ``rubric.toml`` (the rubric given), ``gradescope.json`` (time budget, seed, maximum score,
   version and commit of this package).
 
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 import verify
-from verify import DEFAULT_SEED
+from verify import DEFAULT_SEED, suite_args
 from grader.gradescope.autograder import CONFIG_NAME, GRADESCOPE_DEFAULT_LIMIT_S, default_budget
 from grader import rubric as rubric_mod
 
@@ -75,7 +77,7 @@ PY="$VENV/bin/python"
 
 # The grader is run from this folder, never installed into site-packages (the sandboxed worker
 # may read the Python installation, not this folder). Check that the suite collects, compile it.
-"$PY" -m pytest verify -p no:cacheprovider -o addopts= -q --collect-only > /dev/null \
+"$PY" -m pytest @SUITE_ARGS@ -q --collect-only > /dev/null \
     || { echo "setup.sh: the checks do not collect with these packages (see above)" >&2; exit 1; }
 "$PY" -m compileall -q impls derivations verify sandbox grader
 # Defence in depth: the reference implementations, the checks and the rubric are root's alone.
@@ -161,7 +163,7 @@ def _commit() -> str:
 
 
 def source_files() -> list[tuple[str, Path]]:
-    """(name in the zip, file) for the package's source: impls/, derivations/, verify/, pyproject.toml."""
+    """(name in the zip, file) for the package's source: the PACKAGES folders and pyproject.toml."""
     files = []
     for package in PACKAGES:
         base = ROOT / package
@@ -189,6 +191,34 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False):
 def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeout_min: float = GRADESCOPE_DEFAULT_LIMIT_S / 60,
           budget_s: float | None = None, seed: int = DEFAULT_SEED) -> dict:
     """Write the autograder zip to ``output``; returns its configuration (gradescope.json)."""
+    limit, budget = _time_limits(gradescope_timeout_min, budget_s)
+    try:
+        rub = rubric_mod.load(rubric_path)
+    except rubric_mod.RubricError as exc:
+        raise BundleError(str(exc)) from None
+    output = _output_path(output)
+    torch_version = _installed("torch") or "2.13.0"
+    version, commit = _version(), _commit()
+    config = {
+        "package": "dgm-verify", "version": version, "commit": commit,
+        "rubric": "rubric.toml", "rubric_name": rub.name, "max_score": rub.max_score, "seed": seed,
+        "gradescope_timeout_s": limit, "budget_s": budget,
+        "built_with": {"python": sys.version.split()[0], "torch": torch_version},
+    }
+    subst = {"@VERSION@": version, "@COMMIT@": commit, "@TORCH@": torch_version, "@TORCH_INDEX@": TORCH_CPU_INDEX,
+             "@SUITE_ARGS@": shlex.join(suite_args(relative=True)), "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}",
+             "@MAX_SCORE@": f"{rub.max_score:g}"}
+    files = [("setup.sh", _fill(SETUP_SH, subst), True), ("run_autograder", _fill(RUN_AUTOGRADER, subst), True),
+             ("requirements.txt", _requirements_txt(version, commit), False),
+             (CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode(), False),
+             ("rubric.toml", Path(rub.source).read_bytes(), False)]
+    files += [(name, path.read_bytes(), False) for name, path in source_files()]
+    _write_zip(output, files)
+    return config
+
+
+def _time_limits(gradescope_timeout_min: float, budget_s: float | None) -> tuple[float, float]:
+    """(Gradescope's limit, the autograder's budget), in seconds, checked."""
     if not 0 < gradescope_timeout_min <= GRADESCOPE_MAX_LIMIT_MIN:
         raise BundleError(f"--gradescope-timeout must be more than 0 and at most {GRADESCOPE_MAX_LIMIT_MIN} minutes "
                           f"(Gradescope's maximum), not {gradescope_timeout_min:g}")
@@ -200,45 +230,38 @@ def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeou
     if budget > default_budget(limit):
         print(f"warning: a budget of {budget:g} s leaves less than a minute before Gradescope's limit of {limit:g} s",
               file=sys.stderr)
-    try:
-        rub = rubric_mod.load(rubric_path)
-    except rubric_mod.RubricError as exc:
-        raise BundleError(str(exc)) from None
+    return limit, budget
+
+
+def _output_path(output: Path) -> Path:
+    """``output`` as a zip file that can be written (a file in an existing folder)."""
     output = Path(output).expanduser()
     if output.is_dir():
         raise BundleError(f"{output} is a folder; give the zip file to write, e.g. {output / 'autograder.zip'}")
     if not output.parent.is_dir():
         raise BundleError(f"cannot write {output}: the folder {output.parent} does not exist")
+    return output
 
-    torch_version = _installed("torch") or "2.13.0"
-    version, commit = _version(), _commit()
-    config = {
-        "package": "dgm-verify", "version": version, "commit": commit,
-        "rubric": "rubric.toml", "rubric_name": rub.name, "max_score": rub.max_score, "seed": seed,
-        "gradescope_timeout_s": limit, "budget_s": budget,
-        "built_with": {"python": sys.version.split()[0], "torch": torch_version},
-    }
-    reqs = requirements()
+
+def _fill(template: str, subst: dict[str, str]) -> bytes:
+    for key, value in subst.items():
+        template = template.replace(key, value)
+    return template.encode()
+
+
+def _requirements_txt(version: str, commit: str) -> bytes:
     header = [f"# dgm-verify {version} ({commit}): grading dependencies, pinned to the versions this bundle",
               f"# was built and tested with (Python {sys.version.split()[0]}). torch is the CPU build,",
               "# installed first by setup.sh. dgm-verify itself is shipped as source in /autograder/source."]
-    subst = {"@VERSION@": version, "@COMMIT@": commit, "@TORCH@": torch_version, "@TORCH_INDEX@": TORCH_CPU_INDEX,
-             "@BUDGET@": f"{budget:g}", "@LIMIT@": f"{limit:g}", "@MAX_SCORE@": f"{rub.max_score:g}"}
+    return ("\n".join(header + requirements()) + "\n").encode()
 
-    def fill(template: str) -> bytes:
-        for key, value in subst.items():
-            template = template.replace(key, value)
-        return template.encode()
 
+def _write_zip(output: Path, files: list[tuple[str, bytes, bool]]) -> None:
+    """The zip of ``files`` (name, bytes, executable), in that order, written to ``output`` in one step."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        _add(zf, "setup.sh", fill(SETUP_SH), executable=True)
-        _add(zf, "run_autograder", fill(RUN_AUTOGRADER), executable=True)
-        _add(zf, "requirements.txt", ("\n".join(header + reqs) + "\n").encode())
-        _add(zf, CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
-        _add(zf, "rubric.toml", Path(rub.source).read_bytes())
-        for name, path in source_files():
-            _add(zf, name, path.read_bytes())
+        for name, data, executable in files:
+            _add(zf, name, data, executable=executable)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".autograder-", suffix=".zip", dir=output.parent)
         with os.fdopen(fd, "wb") as f:
@@ -246,7 +269,6 @@ def build(output: Path, rubric_path: str | Path | None = None, gradescope_timeou
         os.replace(tmp, output)
     except OSError as exc:
         raise BundleError(f"cannot write {output}: {exc.strerror or exc}") from None
-    return config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -264,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        config = build(args.output, args.rubric, args.gradescope_timeout, args.budget, args.seed)
+        config = build(args.output, rubric_path=args.rubric, gradescope_timeout_min=args.gradescope_timeout,
+                       budget_s=args.budget, seed=args.seed)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
