@@ -12,14 +12,14 @@ from pathlib import Path
 
 from verify import DEFAULT_SEED
 from grader import reports, rubric as rubric_mod
-from grader.options import GradeOptions
+from grader.options import FORMATS, GradeOptions
 from grader.runner import grade
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m verify grade", description=__doc__.split("\n\n")[0])
     p.add_argument("paths", nargs="+", metavar="PATH", help="submissions, or folders of submissions")
-    p.add_argument("--format", action="append", choices=reports.FORMATS, dest="formats",
+    p.add_argument("--format", action="append", choices=FORMATS, dest="formats",
                    help="report format (repeatable; default: all). text prints to the terminal")
     p.add_argument("--out", default="grading-out", type=Path, help="folder for the reports (default: grading-out)")
     p.add_argument("--rubric", default=None, help="TOML rubric (default: the homework's, 100 points)")
@@ -41,7 +41,7 @@ def options(args: argparse.Namespace) -> GradeOptions:
     """The grading options of a parsed command line (no format given: every format)."""
     return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
                         memory_mb=args.worker_memory, in_process=args.in_process, select=args.select,
-                        jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or reports.FORMATS),
+                        jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
                         out=args.out)
 
 

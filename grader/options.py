@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verify import DEFAULT_SEED
-from grader.reports import FORMATS
 
+FORMATS = ("text", "json", "gradescope", "junit", "csv", "md")  # the report formats (grader/reports.py)
 MIN_WORKER_MEMORY_MB = 1024  # importing torch alone needs some 700 MiB
 
 
@@ -28,7 +28,7 @@ class GradeOptions:
     jobs: int = 1  # submissions graded at once
     # what the grades are measured against and written to (the CLI)
     rubric: str | None = None  # the TOML rubric's path; None: the homework's
-    formats: tuple[str, ...] = FORMATS  # report formats (grader.reports.FORMATS)
+    formats: tuple[str, ...] = FORMATS  # report formats
     out: Path = Path("grading-out")  # folder for the reports
 
     def problem(self) -> str | None:

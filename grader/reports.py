@@ -14,14 +14,10 @@ import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader.rubric import Rubric
+from grader.runner import Check, Result
 
-if TYPE_CHECKING:  # the runner imports the options, which import FORMATS from here
-    from grader.runner import Check, Result
-
-FORMATS = ("text", "json", "gradescope", "junit", "csv", "md")
 LIKELY = "Likely cause: your output equals what you get by {teaches}."
 
 
