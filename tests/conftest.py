@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from verify import suite_args
+
 REPO = Path(__file__).resolve().parents[1]
 VERIFY = REPO / "verify"
 
@@ -53,8 +55,7 @@ def run_suite(submission: Path | None, *args: str, in_process: bool = True) -> S
     checks' tensors are small; two contending threads on a busy 2-core machine are much slower).
     """
     run = SuiteRun(exit_code=-1)
-    argv = [str(VERIFY), "-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--no-header",
-            "-o", "addopts="]
+    argv = suite_args(extra=["-q", "-p", "no:unraisableexception", "--no-header"])
     # in process: these runs are about what the checks catch (the sandbox has its own tests)
     argv += ["--submission", str(submission)] if submission is not None else []
     argv += ["--in-process"] if submission is not None and in_process else []
