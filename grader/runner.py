@@ -21,7 +21,7 @@ from pathlib import Path
 
 from verify import DEFAULT_SEED, loader
 from grader.rubric import Rubric
-from sandbox.submission import _find_cs236_package as find_cs236_package
+from grader import discovery
 
 VERIFY_DIR = Path(loader.__file__).resolve().parent
 ROOT = VERIFY_DIR.parent
@@ -94,7 +94,7 @@ def run_worker(path: Path, seed: int, timeout: float, workdir: Path, check_timeo
     in that child's sandboxed worker, or, with ``in_process`` (trusted code only), inside it.
     """
     out = workdir / "checks.jsonl"
-    cmd = _pytest_cmd(select) + ["--submission", str(path), "--verify-seed", str(seed), "--check-timeout",
+    cmd = _pytest_cmd(select) + ["--submission", str(Path(path).resolve()), "--verify-seed", str(seed), "--check-timeout",
                            str(check_timeout), "--worker-memory", str(memory_mb),
                            "-p", "grader.plugin", "--grading-out", str(out)]
     if in_process:
@@ -168,6 +168,7 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
             c.score = c.max_score if c.outcome == "passed" and (g.partial_credit or all_passed) else 0.0
         got = g.points * passed / len(cs) if g.partial_credit else (g.points if all_passed else 0.0)
         groups[g.name].update(score=round(got, 4), passed=passed, total=len(cs))
+    problems += [str(n) for d in lines for n in d.get("load_notes", [])]  # issue 15: the load report
     problems += list(rubric.warnings)
     total = round(sum(v["score"] for v in groups.values()), 4)
     sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
@@ -175,41 +176,19 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
                   [str(x) for x in sandbox])
 
 
-def discover(paths: list[str]) -> list[tuple[str, Path]]:
-    """(label, path) per submission: a submission itself, or each entry of a class folder."""
-    found = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if _is_class_folder(p):
-            for child in sorted(p.iterdir()):
-                if child.name.startswith((".", "__")):
-                    continue
-                if child.is_dir() or child.suffix == ".py":
-                    found.append((child.stem if child.is_file() else child.name, child))
-        else:
-            found.append((p.stem if p.suffix == ".py" else (p.name or str(p)), p))
-    labels, unique = {}, []
-    for label, p in found:  # two submissions with one name get distinct folders
-        n = labels.get(label, 0)
-        labels[label] = n + 1
-        unique.append((label if n == 0 else f"{label}-{n + 1}", p))
-    return unique
-
-
-def _is_class_folder(p: Path) -> bool:
-    if not p.is_dir() or (p / "submission.py").is_file() or find_cs236_package(p) is not None:
-        return False
-    return any(c.is_dir() or c.suffix == ".py" for c in p.iterdir() if not c.name.startswith((".", "__")))
-
-
 def grade(paths: list[str], rubric: Rubric, seed: int = DEFAULT_SEED, jobs: int = 1, timeout: float = 600,
           progress: bool = True, check_timeout: float = 120.0, in_process: bool = False,
-          memory_mb: int = 4096, select: str | None = None) -> list[Result]:
+          memory_mb: int = 4096, select: str | None = None, layout: str = "auto") -> list[Result]:
     """Grade every submission found under ``paths``; one broken submission never stops the others.
 
     ``select``: a pytest ``-k`` expression, to grade only some checks (e.g. a re-grade of one part).
+    ``layout``: "auto", "single" or "class" (:mod:`grader.discovery`: one submission, or a class).
     """
-    subs = discover(paths)
+    # -- issue 15: discovery by content; paths resolved against the current folder
+    subs, decided = discovery.discover(paths, layout)
+    if progress:
+        print("\n".join(decided), file=sys.stderr, flush=True)
+    # -- end issue 15
 
     def one(item):
         label, path = item

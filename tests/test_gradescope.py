@@ -333,9 +333,11 @@ def _tree(tmp: Path, files: list[str]) -> Path:
     (["codebase/utils.py", "codebase/models/vae.py", "extra.py"], ".", False),
     (["hw2/submission.py", "hw2/answers.py", ".DS_Store", "__MACOSX/hw2/._submission.py"], "hw2", False),
     (["hw2.py", "answers.py"], "hw2.py", False),
-    (["a.py", "b.py"], "submission.py", True),
-    (["report.pdf", "code/vae.py"], "submission.py", True),
-], ids=["module", "cs236", "zipped-folder", "lone-module", "two-modules", "no-code"])
+    (["hw2.zip"], "hw2.zip", False),
+    (["hw2.ipynb", "report.pdf"], "hw2.ipynb", False),
+    (["a.py", "b.py"], ".", True),
+    (["report.pdf", "code/vae.py"], ".", True),
+], ids=["module", "cs236", "zipped-folder", "lone-module", "zip", "notebook", "two-modules", "no-code"])
 def test_locate_grades_one_submission(tmp_path, files, graded_as, noted):
     sub = _tree(tmp_path / "submission", files)
     target, note = autograder.locate(sub)

@@ -117,23 +117,25 @@ def locate(submission: Path) -> tuple[Path, str | None]:
     """What to grade in Gradescope's submission folder, and a note for the student when it is unusual.
 
     The folder itself when it holds ``submission.py`` or a CS236 layout; the one folder inside it
-    that does (a zip of a folder); the one ``.py`` file in it. Anything else is graded as the
-    folder's ``submission.py`` (which then fails to load with the reason), never as a class of
-    students (``python -m verify grade`` would treat a folder of entries so).
+    that does (a zip of a folder); the one ``.py``, ``.ipynb`` or ``.zip`` file in it. Anything else
+    is the folder itself, which the grader (run with ``--single``: never a class of students)
+    searches by the rule of ``docs/CONTRACT.md``, or fails to load saying what it holds; the note
+    says so.
     """
     if not submission.is_dir() or _is_submission(submission):
         return submission, None
     entries = [e for e in sorted(submission.iterdir()) if not e.name.startswith((".", "__"))]
     dirs = [e for e in entries if e.is_dir()]
-    modules = [e for e in entries if e.is_file() and e.suffix == ".py" and e.name != "answers.py"]
+    modules = [e for e in entries if e.is_file() and e.suffix in (".py", ".ipynb", ".zip") and e.name != "answers.py"]
     if len(dirs) == 1 and not modules and _is_submission(dirs[0]):
         return dirs[0], None
     if len(modules) == 1 and not dirs:
         return modules[0], None
     found = ", ".join(e.name + ("/" if e.is_dir() else "") for e in entries) or "nothing"
     note = ("Your submission holds neither submission.py nor a CS236 layout (codebase/utils.py, "
-            f"src/submission/utils.py or submission/utils.py); it holds: {found}.")
-    return submission / "submission.py", note
+            f"src/submission/utils.py or submission/utils.py) at its top; it holds: {found}. It was searched "
+            "for the other forms the grader accepts (see the notes below).")
+    return submission, note
 
 
 # ------------------------------------------------------------------------------- processes
@@ -278,7 +280,7 @@ def run(args: argparse.Namespace) -> dict:
     os.chmod(worker_tmp, 0o1777)  # like /tmp: an unprivileged worker can write there too
     out = work / "out"
     options = ["grade", str(target), "--out", str(out), "--format", "gradescope", "--format", "json",
-               "--timeout", f"{steps['worker_s']:.0f}", "--jobs", "1"]
+               "--timeout", f"{steps['worker_s']:.0f}", "--jobs", "1", "--single"]
     options += ["--rubric", str(rubric)] if rubric is not None else []
     options += ["--seed", str(int(seed))] if seed is not None else []
     cmd = (shlex.split(args.grader) + options[1:]) if args.grader else [args.python, "-m", "verify", *options]
