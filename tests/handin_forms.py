@@ -42,20 +42,23 @@ def affine_flow_log_prob(x, scale, shift):
 
 
 class AffineCoupling(nn.Module):
+    """The homework's coupling layer, as a student writes it in a notebook."""
+
     def __init__(self, mask, scale_net, shift_net):
         super().__init__()
-        self.mask, self.scale_net, self.shift_net = mask, scale_net, shift_net
+        self.register_buffer("mask", mask)
+        self.s = scale_net
+        self.t = shift_net
 
     def forward(self, x):
         m = self.mask.to(x.dtype)
-        s, t = self.scale_net(m * x), self.shift_net(m * x)
-        y = m * x + (1 - m) * (x * torch.exp(s) + t)
-        return y, ((1 - m) * s).reshape(x.shape[0], -1).sum(-1)
+        log_scale = self.s(m * x)
+        y = m * x + (1 - m) * (x * torch.exp(log_scale) + self.t(m * x))
+        return y, ((1 - m) * log_scale).reshape(x.shape[0], -1).sum(-1)
 
     def inverse(self, y):
         m = self.mask.to(y.dtype)
-        s, t = self.scale_net(m * y), self.shift_net(m * y)
-        return m * y + (1 - m) * ((y - t) * torch.exp(-s))
+        return m * y + (1 - m) * ((y - self.t(m * y)) * torch.exp(-self.s(m * y)))
 '''
 UTILS_NAMES = {"sample_gaussian", "log_normal", "log_normal_mixture", "kl_normal", "log_bernoulli_with_logits",
                "log_mean_exp"}
