@@ -1,7 +1,9 @@
 """``python -m verify grade PATH [PATH ...]``: grade submissions and write reports.
 
-PATH is a submission (a .py file, a directory with submission.py, or a CS236-layout checkout) or a
-folder of submissions, one entry per student. Exit code 0 when the reports are written (whatever
+PATH is a submission (any form of docs/CONTRACT.md: a .py file, a notebook, a zip, a folder with
+submission.py, a CS236 or XCS236 checkout, the package folder itself, a flat folder) or a folder of
+submissions, one entry per student; the run says which it decided (--single / --class force it).
+Relative paths are read against the current folder. Exit code 0 when the reports are written (whatever
 the scores), 2 for a usage error (e.g. an unreadable rubric).
 """
 from __future__ import annotations
@@ -32,6 +34,11 @@ def parser() -> argparse.ArgumentParser:
                    help="grade only the checks matching this pytest -k expression (e.g. 'iwae or elbo')")
     p.add_argument("--worker-memory", type=int, default=4096, metavar="MIB",
                    help="address-space limit of each sandboxed submission, MiB (default 4096)")
+    layout = p.add_mutually_exclusive_group()  # one submission or a class (grader/discovery.py)
+    layout.add_argument("--single", dest="layout", action="store_const", const="single", default="auto",
+                        help="grade each PATH as one submission, whatever it holds")
+    layout.add_argument("--class", dest="layout", action="store_const", const="class",
+                        help="grade each PATH as a class: every entry is a student")
     p.add_argument("--in-process", action="store_true",
                    help="no sandbox: import submissions into the checks' process (trusted code only, faster)")
     return p
@@ -40,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
 def options(args: argparse.Namespace) -> GradeOptions:
     """The grading options of a parsed command line (no format given: every format)."""
     return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
-                        memory_mb=args.worker_memory, in_process=args.in_process, select=args.select,
+                        memory_mb=args.worker_memory, in_process=args.in_process, select=args.select, layout=args.layout,
                         jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
                         out=args.out)
 

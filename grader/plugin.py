@@ -31,13 +31,18 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
-    """Last line: how the submission's worker was confined (its own report), for report.json."""
+    """Last lines: how the submission's worker was confined (its own report), for report.json, and the
+    load report's notes (they become the result's notes)."""
     path = session.config.getoption("--grading-out")
     sandbox = getattr(session.config, "_dgm_sandbox", None)
     if path is not None and sandbox is not None:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"sandbox": sandbox.confinement or ["in process"], "restarts": sandbox.restarts})
                     + "\n")
+    notes = getattr(session.config, "_dgm_load_notes", None)  # which form was graded, stand-ins given
+    if path is not None and notes:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"load_notes": list(notes)}) + "\n")
 
 
 try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from verify import SUITE, suite_args
 from grader.options import GradeOptions
 from grader.rubric import Group, Rubric
-from sandbox.submission import _find_cs236_package as find_cs236_package
+from grader import discovery
 
 ROOT = SUITE.parent  # the repository: the worker runs there
 
@@ -100,7 +100,7 @@ def run_worker(path: Path, workdir: Path, options: GradeOptions) -> tuple[list[d
 
 def _worker_cmd(path: Path, out: Path, options: GradeOptions) -> list[str]:
     """The suite on the submission at ``path``, one JSON line per check written to ``out``."""
-    return _pytest_cmd(options.select, "--submission", str(path), "--verify-seed", str(options.seed),
+    return _pytest_cmd(options.select, "--submission", str(Path(path).resolve()), "--verify-seed", str(options.seed),
                        "--check-timeout", str(options.check_timeout), "--worker-memory", str(options.memory_mb),
                        "-p", "grader.plugin", "--grading-out", str(out),
                        *(["--in-process"] if options.in_process else []))
@@ -146,7 +146,7 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
     checks = _checks(lines, problem, select)
     members, ungrouped = _assign_groups(checks, rubric)
     groups = {g.name: _score_group(g, members[g.name]) for g in rubric.groups}
-    problems = _problems(problem, ungrouped, members, rubric)
+    problems = _problems(problem, ungrouped, members, rubric, lines)
     total = round(sum(v["score"] for v in groups.values()), 4)
     sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
     return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems,
@@ -208,42 +208,15 @@ def _score_group(group: Group, checks: list[Check]) -> dict:
 
 
 def _problems(problem: str | None, ungrouped: list[Check], members: dict[str, list[Check]],
-              rubric: Rubric) -> list[str]:
+              rubric: Rubric, lines: list[dict]) -> list[str]:
     """The notes of a result: the worker's problem, checks graded by no group, groups with no check,
-    the rubric's warnings."""
+    how the submission was loaded (the worker's load report), the rubric's warnings."""
     notes = [problem] if problem else []
     notes += [f"check {c.name} is in no rubric group: reported, not graded" for c in ungrouped]
     notes += [f"rubric group '{g.name}' matches no check: its {g.points:g} points cannot be earned"
               for g in rubric.groups if not members[g.name]]
+    notes += [str(n) for d in lines for n in d.get("load_notes", [])]  # how the submission was loaded
     return notes + list(rubric.warnings)
-
-
-# ------------------------------------------------------------------------------- submissions
-def discover(paths: list[str]) -> list[tuple[str, Path]]:
-    """(label, path) per submission: a submission itself, or each entry of a class folder."""
-    found = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if _is_class_folder(p):
-            for child in sorted(p.iterdir()):
-                if child.name.startswith((".", "__")):
-                    continue
-                if child.is_dir() or child.suffix == ".py":
-                    found.append((child.stem if child.is_file() else child.name, child))
-        else:
-            found.append((p.stem if p.suffix == ".py" else (p.name or str(p)), p))
-    labels, unique = {}, []
-    for label, p in found:  # two submissions with one name get distinct folders
-        n = labels.get(label, 0)
-        labels[label] = n + 1
-        unique.append((label if n == 0 else f"{label}-{n + 1}", p))
-    return unique
-
-
-def _is_class_folder(p: Path) -> bool:
-    if not p.is_dir() or (p / "submission.py").is_file() or find_cs236_package(p) is not None:
-        return False
-    return any(c.is_dir() or c.suffix == ".py" for c in p.iterdir() if not c.name.startswith((".", "__")))
 
 
 def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None, *, progress: bool = True,
@@ -255,7 +228,9 @@ def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None,
     a progress bar when there are several submissions.
     """
     options = replace(options or GradeOptions(), **settings)
-    subs = discover(paths)
+    subs, decided = discovery.discover(paths, options.layout)  # by content; paths against the current folder
+    if progress:
+        print("\n".join(decided), file=sys.stderr, flush=True)
     results: list[Result | None] = [None] * len(subs)
     bar = _progress_bar(len(subs)) if progress and len(subs) > 1 else None
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:

@@ -148,6 +148,7 @@ class Sandbox:
         self.callable: set[str] = set()
         self.load_error = None
         self.confinement: list[str] = []
+        self.notes: list[str] = []
         self.restarts = 0
         self._ids = itertools.count(1)  # the networks and callback graphs of every channel, numbered
         self.uid = UID_BASE + os.getpid() if os.geteuid() == 0 else None
@@ -180,6 +181,7 @@ class Sandbox:
         self.callable = set(ready.get("callable") or [])
         self.load_error = ready.get("error")
         self.confinement = [str(x) for x in ready.get("confinement") or []]
+        self.notes = [str(x) for x in ready.get("notes") or []]  # the load report: the form graded, stand-ins given
         if self.load_error:
             self.stop()
         return self

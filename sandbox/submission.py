@@ -1,68 +1,146 @@
-"""Import a submission in one of the contract's layouts and collect its contract names.
+"""Import a submission in any form students hand in, and collect its contract names.
 
-Layouts (../shared/CONTRACT.md):
+Which form a path holds is decided by ``forms.py`` (the rule of ``docs/CONTRACT.md``): a module
+(``submission.py`` or a lone ``.py``), a notebook (``.ipynb``: its code cells, run cell by cell,
+IPython magics and shell lines skipped), a zip (extracted safely into a private folder, then the
+rule again), or the starter's package (CS236 ``codebase/``, XCS236 ``src/submission/``, the package
+folder itself, or a flat folder of its modules). In a package every module counts: ``utils`` and
+``models/vae`` first, then the others (e.g. ``flows.py`` beside a checkout); a module other than
+those two that fails to import is a note, not a failure. A ``VAE`` class's methods are adapted to
+the contract's ``negative_elbo_bound(x, encoder, decoder)`` form: the object is built without its
+``__init__`` and the checks' networks and prior are plugged in.
 
-1. module layout: a ``.py`` file, or a directory holding ``submission.py``;
-2. CS236 layout: ``codebase/utils.py`` + ``codebase/models/vae.py`` (2018-2021 starter), or
-   ``src/submission/utils.py`` + ``src/submission/models/vae.py`` (XCS236 starter), or the same
-   ``submission/`` package at the top of the directory. The VAE's methods are adapted to the
-   contract's ``negative_elbo_bound(x, encoder, decoder)`` form: the object is built without its
-   ``__init__`` and the checks' networks and prior are plugged in.
+Imports of packages the checks never use, and the starter's pieces a hand-in leaves out, get
+stand-ins (``standins.py``); what happened is reported in ``notes``.
 
 This runs where the student code runs: in the sandbox's worker (``sandbox/worker.py``), or
 in the checks' own process with ``--in-process``. It imports only the standard library and torch,
-since the worker cannot import the rest of ``verify``.
+since the worker cannot import the rest of ``verify``; its siblings ``forms.py`` and
+``standins.py`` are loaded by file path when it is loaded (before the worker confines itself).
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import importlib.util
 import itertools
+import json
+import re
+import shutil
 import sys
+import tempfile
 import traceback
+import types
 from pathlib import Path
 
 import torch
 from torch import nn
 
 _counter = itertools.count()
+CORE_MODULES = ("utils", "models.vae")
+NOT_IMPORTED = ("nns", "run_vae", "run_gmvae", "run_ssvae", "run_fsvae", "train", "main", "setup", "conftest")
+CONFLICT = re.compile(r"^(<{7}|>{7})( |$)")
+
+
+def _companion(name: str):
+    """A sibling module of this file, loaded by path (the worker has no ``sandbox`` package)."""
+    qualified = f"_dgm_sandbox_{name}"
+    if qualified not in sys.modules:
+        spec = importlib.util.spec_from_file_location(qualified, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module
+        spec.loader.exec_module(module)
+    return sys.modules[qualified]
+
+
+forms = _companion("forms")
+standins = _companion("standins")
 
 
 class LoadError(Exception):
     """The submission could not be loaded; the message says why, in the student's terms."""
 
 
-def load_namespace(path: Path, function_names, class_names) -> dict:
-    """The contract names ``path`` defines (functions, and classes in ``class_names``)."""
-    names = tuple(function_names) + tuple(class_names)
-    p = Path(path)
-    if not p.exists():
-        raise LoadError(f"no file or directory at {p}")
-    if p.is_file():
-        if p.suffix != ".py":
-            raise LoadError(f"{p.name} is not a .py file")
-        return _load_module_file(p, names)
-    if (p / "submission.py").is_file():
-        return _load_module_file(p / "submission.py", names)
-    cs236 = _find_cs236_package(p)
-    if cs236 is not None:
-        return _load_cs236(*cs236, function_names)
-    raise LoadError(f"{p.name} holds neither submission.py nor a CS236 layout "
-                    "(codebase/utils.py, src/submission/utils.py or submission/utils.py)")
+def load_namespace(path: Path, function_names, class_names, notes: list | None = None,
+                   keep_stand_ins: bool = False) -> dict:
+    """The contract names ``path`` defines (functions, and classes in ``class_names``).
+
+    ``notes`` (a list) receives what the load report should say: the form graded and why, the
+    stand-ins given. ``keep_stand_ins``: leave the optional packages' stand-ins installed afterwards
+    (the worker, where the submission may import them lazily); in process they are removed.
+    """
+    notes = [] if notes is None else notes
+    names = (tuple(function_names), tuple(class_names))
+    try:
+        form = _resolve(Path(path), notes)
+    except forms.NotASubmission as exc:
+        raise LoadError(str(exc)) from None
+    notes += form.notes
+    optional = standins.OptionalPackages()
+    sys.meta_path.append(optional)
+    try:
+        if form.kind == "package":
+            return _load_package(form, names, notes)
+        module = _load_notebook(form.path, notes) if form.kind == "notebook" else _load_module_file(form.path)
+        namespace = {}
+        _collect(module, names, namespace)
+        return namespace
+    finally:
+        if optional.note():
+            notes.append(optional.note())
+        if not keep_stand_ins:
+            sys.meta_path.remove(optional)
+            _purge(*dict.fromkeys(p.split(".")[0] for p in optional.provided))
+
+
+def _resolve(p: Path, notes: list, depth: int = 0):
+    """The form to import at ``p``; a zip is extracted (twice nested at most) and looked into."""
+    form = forms.find(p)
+    if form.kind != "zip":
+        return form
+    if depth >= 2:
+        raise forms.NotASubmission(f"{form.where}: a zip inside a zip inside a zip is not looked into")
+    dest = Path(tempfile.mkdtemp(prefix="dgm-zip-"))
+    atexit.register(shutil.rmtree, dest, True)
+    notes += forms.extract_zip(form.path, dest)
+    inner = _resolve(dest, notes, depth + 1)
+    notes.append(f"graded {form.where} -> {inner.where} ({inner.what})")
+    return inner
 
 
 def _student_error(exc: BaseException, where: Path) -> str:
     """One line naming the error and the student's line that raised it (no frames of ours)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(where) in f.filename]
-    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    at = f" at {_shown(frames[-1].filename, where)}:{frames[-1].lineno}" if frames else ""
     if isinstance(exc, SyntaxError):
-        at = f" at {Path(exc.filename or '?').name}:{exc.lineno}"
-        return f"SyntaxError{at}: {exc.msg}"
+        conflict = _conflict_marker(exc.filename)
+        if conflict is not None:
+            return f"unresolved merge-conflict markers at {_shown(exc.filename, where)}:{conflict}: resolve the " \
+                   "conflict (keep one side, delete the <<<<<<<, ======= and >>>>>>> lines) and hand in again"
+        return f"SyntaxError at {_shown(exc.filename or '?', where)}:{exc.lineno}: {exc.msg}"
     return f"{type(exc).__name__}{at} while importing: {exc}"
 
 
-def _guarded_import(root: Path, do_import):
-    sys.path.insert(0, str(root))
+def _shown(filename: str, root: Path) -> str:
+    try:
+        return Path(filename).resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return Path(filename).name
+
+
+def _conflict_marker(filename) -> int | None:
+    """The line of the first merge-conflict marker in ``filename``, if it has one."""
+    try:
+        lines = Path(filename).read_text(encoding="utf-8", errors="replace").splitlines()
+    except (OSError, TypeError, ValueError):
+        return None
+    return next((i for i, line in enumerate(lines, 1) if CONFLICT.match(line)), None)
+
+
+def _guarded_import(root: Path, do_import, paths=()):
+    paths = [str(p) for p in (root, *paths)]
+    sys.path[:0] = paths
     try:
         return do_import()
     except KeyboardInterrupt:
@@ -70,13 +148,12 @@ def _guarded_import(root: Path, do_import):
     except BaseException as exc:  # SystemExit at import time included
         raise LoadError(_student_error(exc, root)) from None
     finally:
-        try:
-            sys.path.remove(str(root))
-        except ValueError:
-            pass
+        for p in paths:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(p)
 
 
-def _load_module_file(file: Path, names) -> dict:
+def _load_module_file(file: Path):
     name = f"_dgm_submission_{next(_counter)}"
 
     def do_import():
@@ -86,43 +163,131 @@ def _load_module_file(file: Path, names) -> dict:
         spec.loader.exec_module(module)
         return module
 
-    module = _guarded_import(file.parent.resolve(), do_import)
-    return {n: getattr(module, n) for n in names if hasattr(module, n)}
+    return _guarded_import(file.parent.resolve(), do_import)
 
 
-def _find_cs236_package(p: Path):
-    for root, package in ((p, "codebase"), (p / "src", "submission"), (p, "submission")):
-        if (root / package / "utils.py").is_file():
-            return root.resolve(), package
-    return None
+# ------------------------------------------------------------------------------- notebooks
+def notebook_cells(file: Path, notes: list) -> list[str]:
+    """The code cells of a notebook as Python sources; IPython magics and shell lines are skipped."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        cells = [c for c in data.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError) as exc:
+        raise LoadError(f"{file.name} could not be read as a notebook: {exc}") from None
+    sources, skipped = [], 0
+    for cell in cells:
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else str(text)
+        if text.lstrip().startswith("%%"):
+            sources.append("")
+            skipped += 1
+            continue
+        lines = text.splitlines()
+        kept = [line[:len(line) - len(line.lstrip())] + "pass  # skipped: IPython" if line.lstrip().startswith(("%", "!"))
+                else line for line in lines]
+        skipped += sum(a != b for a, b in zip(kept, lines))
+        sources.append("\n".join(kept))
+    if skipped:
+        notes.append(f"{file.name}: {skipped} IPython magic or shell line(s) (%..., %%..., !...) skipped")
+    return sources
 
 
-def _purge(package: str):
-    for mod in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+def _load_notebook(file: Path, notes: list):
+    """The notebook's code cells run in order in one module; a cell that raises is skipped with a note."""
+    module = types.ModuleType(f"_dgm_submission_{next(_counter)}")
+    module.__file__ = str(file)
+    sys.modules[module.__name__] = module
+    failed = []
+    for index, source in enumerate(notebook_cells(file, notes), 1):
+        def run(source=source, index=index):
+            exec(compile(source, f"{file}#cell{index}", "exec"), module.__dict__)
+
+        try:
+            _guarded_import(file.parent.resolve(), run)
+        except LoadError as exc:
+            failed.append(f"cell {index}: {exc}")
+    if failed:
+        notes.append(f"{file.name}: cells that raised were skipped (names they define are not graded): "
+                     + "; ".join(failed[:5]))
+    return module
+
+
+# ------------------------------------------------------------------------------- packages
+def _purge(*packages: str):
+    for mod in [m for m in sys.modules if any(m == p or m.startswith(p + ".") for p in packages)]:
         del sys.modules[mod]
 
 
-def _load_cs236(root: Path, package: str, function_names) -> dict:
-    _purge(package)
+def _package_names(folder: Path) -> tuple:
+    """The names the package's modules import it by, the most used first."""
+    text = " ".join(f.read_text(encoding="utf-8", errors="replace")[:20000] for f in sorted(folder.rglob("*.py"))[:50])
+    used = {n: len(re.findall(rf"\b(?:from|import)\s+{n}\b", text)) for n in standins.PACKAGE_NAMES}
+    return tuple(sorted(standins.PACKAGE_NAMES, key=lambda n: -used[n]))
 
-    def do_import():
-        utils = importlib.import_module(f"{package}.utils")
-        vae = None
-        if (root / package / "models" / "vae.py").is_file():
-            vae = importlib.import_module(f"{package}.models.vae")
-        return utils, vae
 
+def _package_modules(folder: Path, finder) -> list[str]:
+    """The package's module names: ``utils`` and ``models.vae`` first, then the others (sorted)."""
+    found = []
+    for file in sorted(folder.rglob("*.py"))[:200]:
+        rel = file.relative_to(folder)
+        if any(forms.skipped(Path(part)) for part in rel.parts) or set(rel.with_suffix("").parts) & set(NOT_IMPORTED):
+            continue
+        name = finder.module_name(file)
+        if name is not None:
+            found.append(name)
+    core = [f"{finder.names[0]}.{m}" for m in CORE_MODULES]
+    return [n for n in core if n in found] + [n for n in found if n not in core]
+
+
+def _load_package(form, names, notes) -> dict:
+    folder = form.path.resolve()
+    finder = standins.StarterPackage(folder, _package_names(folder))
+    pieces = standins.StarterPieces(finder.names)
+    _purge(*finder.names)
+    sys.meta_path.insert(0, finder)
+    sys.meta_path.append(pieces)
+    namespace, origins = {}, {}
+    shown = folder.parent if form.tier == 1 else folder  # error messages name codebase/utils.py, not utils.py
     try:
-        utils, vae = _guarded_import(root, do_import)
+        modules = _package_modules(folder, finder)
+        if not modules:
+            raise LoadError(f"{form.where} holds no Python module")
+        for name in modules:
+            try:
+                module = _guarded_import(shown, lambda name=name: importlib.import_module(name), [folder, folder.parent])
+            except LoadError as exc:
+                if name.partition(".")[2] in CORE_MODULES:
+                    raise
+                notes.append(f"{name} could not be imported (names defined there are not graded): {exc}")
+                continue
+            for found in _collect(module, names, namespace):
+                origins[found] = name
     finally:
-        _purge(package)  # the next submission may use the same package name
-    namespace = {n: getattr(utils, n) for n in function_names if hasattr(utils, n)}
-    vae_cls = getattr(vae, "VAE", None) if vae is not None else None
+        sys.meta_path.remove(finder)
+        sys.meta_path.remove(pieces)
+        _purge(*finder.names)  # the next submission may use the same package name
+        if pieces.note():
+            notes.append(pieces.note())
+    extra = sorted(n for n, m in origins.items() if m.partition(".")[2] not in CORE_MODULES)
+    if extra:
+        notes.append("from other modules of the package: " + ", ".join(f"{n} ({origins[n]})" for n in extra))
+    return namespace
+
+
+def _collect(module, names, namespace: dict) -> list[str]:
+    """Add the contract names ``module`` defines to ``namespace`` (the first found wins); returns them.
+    A ``VAE`` class supplies the bounds it has as methods."""
+    function_names, class_names = names
+    added = [n for n in function_names + class_names if n not in namespace and hasattr(module, n)]
+    for n in added:
+        namespace[n] = getattr(module, n)
+    vae_cls = getattr(module, "VAE", None)
     if isinstance(vae_cls, type):
         for method in ("negative_elbo_bound", "negative_iwae_bound"):
-            if hasattr(vae_cls, method):
+            if method in function_names and method not in namespace and hasattr(vae_cls, method):
                 namespace[method] = _vae_method(vae_cls, method)
-    return namespace
+                added.append(method)
+    return added
 
 
 class _Net(nn.Module):

@@ -294,9 +294,10 @@ def main(argv):
     os.chdir(config["submission_dir"])
     sys.meta_path.insert(0, AnswerKeyBlocker())
     sys.path[:] = [p for p in sys.path if p and not any(p == r or p.startswith(r + os.sep) for r in config["hidden"])]
-    error, namespace = None, {}
+    error, namespace, notes = None, {}, []
     try:
-        namespace = submission.load_namespace(config["submission"], config["functions"], config["classes"])
+        namespace = submission.load_namespace(config["submission"], config["functions"], config["classes"], notes,
+                                              keep_stand_ins=True)
     except submission.LoadError as exc:
         error = str(exc)
     except BaseException as exc:
@@ -304,7 +305,7 @@ def main(argv):
     channel.send({"op": "ready", "payload": {"names": {n: type(v).__name__ for n, v in namespace.items()},
                                              "error": error,
                                              "callable": [n for n in namespace if callable(namespace[n])],
-                                             "confinement": report}})
+                                             "confinement": report, "notes": notes}})
     if error is None:
         Worker(channel, wire, torch, namespace, config["classes"]).serve()
     return 0

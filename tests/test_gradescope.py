@@ -333,9 +333,11 @@ def _tree(tmp: Path, files: list[str]) -> Path:
     (["codebase/utils.py", "codebase/models/vae.py", "extra.py"], ".", False),
     (["hw2/submission.py", "hw2/answers.py", ".DS_Store", "__MACOSX/hw2/._submission.py"], "hw2", False),
     (["hw2.py", "answers.py"], "hw2.py", False),
-    (["a.py", "b.py"], "submission.py", True),
-    (["report.pdf", "code/vae.py"], "submission.py", True),
-], ids=["module", "cs236", "zipped-folder", "lone-module", "two-modules", "no-code"])
+    (["hw2.zip"], "hw2.zip", False),
+    (["hw2.ipynb", "report.pdf"], "hw2.ipynb", False),
+    (["a.py", "b.py"], ".", True),
+    (["report.pdf", "code/vae.py"], ".", True),
+], ids=["module", "cs236", "zipped-folder", "lone-module", "zip", "notebook", "two-modules", "no-code"])
 def test_locate_grades_one_submission(tmp_path, files, graded_as, noted):
     sub = _tree(tmp_path / "submission", files)
     target, note = autograder.locate(sub)
@@ -343,3 +345,35 @@ def test_locate_grades_one_submission(tmp_path, files, graded_as, noted):
     assert (note is not None) == noted
     if noted:
         assert "neither submission.py nor a CS236 layout" in note and files[0] in note
+
+
+# ------------------------------------------------------------------------------- forms students hand in (issue 15)
+@pytest.fixture(scope="module")
+def handed_in(bundles, tmp_path_factory):
+    """The course's hand-in as a zip, and a notebook, each graded by run_autograder, two at a time."""
+    from handin_forms import FORMS
+
+    def one(name):
+        sub = tmp_path_factory.mktemp(f"{name}-submission")
+        FORMS[name][0](sub)
+        root = _unzip_like_gradescope(bundles["default"], tmp_path_factory.mktemp(name), sub)
+        return name, _run(root)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, ["zip", "notebook"]))
+
+
+@pytest.mark.parametrize("name, passed_groups, score", [
+    ("zip", {"sampling", "log densities and KL", "Bernoulli and log-mean-exp", "negative ELBO", "IWAE"}, 65),
+    ("notebook", {"sampling", "log densities and KL", "Bernoulli and log-mean-exp", "affine flow", "coupling layer"},
+     50),
+])
+def test_zip_and_notebook_are_graded(handed_in, name, passed_groups, score):
+    results, proc, _ = handed_in[name]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _consistent(results)
+    groups = {t["name"].split(":")[0] for t in results["tests"] if t["status"] == "passed"}
+    assert groups == passed_groups, results["output"]
+    assert results["score"] == pytest.approx(score)
+    note = "graded hw2.zip -> codebase" if name == "zip" else "IPython magic or shell line(s)"
+    assert note in results["output"]

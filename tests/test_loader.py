@@ -24,7 +24,7 @@ def _write(path: Path, text: str) -> Path:
         (lambda d: _write(d / "s.py", "def kl_normal(:\n"), "SyntaxError at s.py:1"),
         (lambda d: _write(d / "s.py", "import not_a_module_xyz\n"), "ModuleNotFoundError at s.py:1"),
         (lambda d: _write(d / "s.py", "raise SystemExit(0)\n"), "SystemExit at s.py:1"),
-        (lambda d: _write(d / "notes.txt", "hi"), "not a .py file"),
+        (lambda d: _write(d / "notes.txt", "hi"), "notes.txt is not a submission"),
         (lambda d: (d / "empty").mkdir() or d / "empty", "neither submission.py nor a CS236 layout"),
     ],
     ids=["missing-path", "syntax-error", "import-error", "exit-at-import", "not-python", "empty-dir"],

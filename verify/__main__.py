@@ -37,6 +37,8 @@ class Summary:
             c = self.counts[name]
             verdict = "FAIL" if c["failed"] else ("ok" if c["passed"] else "skipped")
             tr.write_line(f"{name:28s} {verdict:8s} {c['passed']:3d} passed {c['failed']:3d} failed {c['skipped']:3d} skipped")
+        for note in getattr(tr.config, "_dgm_load_notes", None) or []:  # which form was loaded, stand-ins given
+            tr.write_line(f"note: {note}")
 
 
 # ``python -m verify NAME ...``: the module whose ``main(argv)`` runs the subcommand NAME

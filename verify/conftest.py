@@ -125,6 +125,7 @@ def impl(request):
     config = request.config
     implementation = loader.load(config.getoption("--submission"), in_process=config.getoption("--in-process"),
                                  sandbox=config._dgm_sandbox)
+    config._dgm_load_notes = implementation.notes  # the load report (grader/plugin.py, python -m verify)
     threads = torch.get_num_threads()
     if implementation.sandbox is not None:
         torch.set_num_threads(1)  # checks and worker take turns: idle OpenMP threads would spin on both cores

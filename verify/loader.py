@@ -28,8 +28,10 @@ class Implementation:
     :class:`SubmissionError` saying why it is not available.
     """
 
-    def __init__(self, label: str, namespace: dict | None = None, error: str | None = None, sandbox=None):
+    def __init__(self, label: str, namespace: dict | None = None, error: str | None = None, sandbox=None,
+                 notes: list | None = None):
         self.label = label
+        self.notes = list(notes or [])  # the load report: which form was graded and why, stand-ins given
         self._namespace = namespace or {}
         self.error = error
         self.sandbox = sandbox  # the worker behind the names (None: loaded in this process)
@@ -149,16 +151,17 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
     if not p.exists():
         return Implementation(label, error=f"no file or directory at {p.resolve()}")
     if in_process:
+        notes = []
         try:
-            return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES))
+            return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES, notes), notes=notes)
         except LoadError as exc:
-            return Implementation(label, error=str(exc))
+            return Implementation(label, error=str(exc), notes=notes)
     from sandbox.process import Sandbox
     from sandbox.remote import RemoteClass, RemoteFunction, Uncallable
 
     sandbox = (sandbox or Sandbox(p, FUNCTION_NAMES, CLASS_NAMES, limits)).start()
     if sandbox.load_error:
-        return Implementation(label, error=sandbox.load_error, sandbox=sandbox)
+        return Implementation(label, error=sandbox.load_error, sandbox=sandbox, notes=sandbox.notes)
     namespace = {}
     for name, type_name in sandbox.names.items():
         if name not in sandbox.callable:
@@ -167,7 +170,7 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
             namespace[name] = RemoteClass(sandbox, name)
         else:
             namespace[name] = RemoteFunction(sandbox, name)
-    return Implementation(label, namespace, sandbox=sandbox)
+    return Implementation(label, namespace, sandbox=sandbox, notes=sandbox.notes)
 
 
 def launch(path: str | Path, limits=None):

@@ -118,9 +118,10 @@ def locate(submission: Path) -> tuple[Path, str | None]:
     """What to grade in Gradescope's submission folder, and a note for the student when it is unusual.
 
     The folder itself when it holds ``submission.py`` or a CS236 layout; the one folder inside it
-    that does (a zip of a folder); the one ``.py`` file in it. Anything else is graded as the
-    folder's ``submission.py`` (which then fails to load with the reason), never as a class of
-    students (``python -m verify grade`` would treat a folder of entries so).
+    that does (a zip of a folder); the one ``.py``, ``.ipynb`` or ``.zip`` file in it. Anything else
+    is the folder itself, which the grader (run with ``--single``: never a class of students)
+    searches by the rule of ``docs/CONTRACT.md``, or fails to load saying what it holds; the note
+    says so.
     """
     if not submission.is_dir() or _is_submission(submission):
         return submission, None
@@ -130,14 +131,15 @@ def locate(submission: Path) -> tuple[Path, str | None]:
         return inner, None
     found = ", ".join(e.name + ("/" if e.is_dir() else "") for e in entries) or "nothing"
     note = ("Your submission holds neither submission.py nor a CS236 layout (codebase/utils.py, "
-            f"src/submission/utils.py or submission/utils.py); it holds: {found}.")
-    return submission / "submission.py", note
+            f"src/submission/utils.py or submission/utils.py) at its top; it holds: {found}. It was searched "
+            "for the other forms the grader accepts (see the notes below).")
+    return submission, note
 
 
 def _the_one_submission(entries: list[Path]) -> Path | None:
     """Among a folder's entries, the one folder holding a submission or the one module; else None."""
     dirs = [e for e in entries if e.is_dir()]
-    modules = [e for e in entries if e.is_file() and e.suffix == ".py" and e.name != "answers.py"]
+    modules = [e for e in entries if e.is_file() and e.suffix in (".py", ".ipynb", ".zip") and e.name != "answers.py"]
     if len(dirs) == 1 and not modules and _is_submission(dirs[0]):
         return dirs[0]
     if len(modules) == 1 and not dirs:
@@ -323,7 +325,7 @@ def _workspace() -> Path:
 def _grader_cmd(job: Job, target: Path, out: Path) -> list[str]:
     """``python -m verify grade`` on ``target``, Gradescope's and the JSON report to ``out``."""
     options = ["grade", str(target), "--out", str(out), "--format", "gradescope", "--format", "json",
-               "--timeout", f"{job.steps['worker_s']:.0f}", "--jobs", "1"]
+               "--timeout", f"{job.steps['worker_s']:.0f}", "--jobs", "1", "--single"]
     options += ["--rubric", str(job.rubric)] if job.rubric is not None else []
     options += ["--seed", str(int(job.seed))] if job.seed is not None else []
     return (shlex.split(job.grader) + options[1:]) if job.grader else [job.python, "-m", "verify", *options]
