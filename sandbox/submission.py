@@ -57,8 +57,14 @@ def _student_error(exc: BaseException, where: Path) -> str:
     at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     if isinstance(exc, SyntaxError):
         at = f" at {Path(exc.filename or '?').name}:{exc.lineno}"
-        return f"SyntaxError{at}: {exc.msg}"
-    return f"{type(exc).__name__}{at} while importing: {exc}"
+        return f"SyntaxError{at}: {exc.msg}" + _source_line(exc.text)
+    return f"{type(exc).__name__}{at} while importing: {exc}" + _source_line(frames[-1].line if frames else None)
+
+
+def _source_line(text: str | None) -> str:
+    """The offending line of the student's source, quoted on a line of its own (nothing if unknown)."""
+    text = (text or "").strip()
+    return f"\n    {text[:200]}" if text else ""
 
 
 def _guarded_import(root: Path, do_import):
