@@ -15,9 +15,7 @@ import pytest
 
 from conftest import REPO
 from grader import reports, rubric
-from grader.outdir import is_report_folder, output_folder
 from grader.runner import Result, score
-from verify.problems import problems, scrub
 
 EXAMPLES = REPO / "examples" / "class"
 ONE_CHECK = "kl_normal_matches_closed_form"  # -k: the workflow, not the checks, is under test
@@ -171,6 +169,8 @@ def test_out_is_checked_before_grading(tmp_path):
 
 
 def test_default_out_lies_outside_the_graded_folder_and_report_folders_are_skipped(tmp_path):
+    from grader.outdir import is_report_folder, output_folder
+
     cls = _class(tmp_path, ("alice",))
     old = cls / "old-reports"
     old.mkdir()
@@ -242,6 +242,8 @@ def test_output_flood_is_capped_not_failed(tmp_path):
 
 # ------------------------------------------------------------------------------- 7. the student's report
 def test_student_report_one_block_per_problem(tmp_path):
+    from verify.problems import problems, scrub
+
     proc = subprocess.run([sys.executable, "-m", "verify", "--submission", str(EXAMPLES / "dave"), "-k", "kl_normal"],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
