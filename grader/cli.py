@@ -3,8 +3,11 @@
 PATH is a submission (any form of docs/CONTRACT.md: a .py file, a notebook, a zip, a folder with
 submission.py, a CS236 or XCS236 checkout, the package folder itself, a flat folder) or a folder of
 submissions, one entry per student; the run says which it decided (--single / --class force it).
-Relative paths are read against the current folder. Exit code 0 when the reports are written (whatever
-the scores), 2 for a usage error (e.g. an unreadable rubric).
+Relative paths are read against the current folder. Exit code 0 when every submission was graded
+and the reports are written (whatever the scores), 2 for a usage error (a bad rubric, path or
+--out, before any grading), 3 when some submission could not be graded completely (time limit, the
+process running its checks died: its report says which checks were not run), 130 when interrupted
+(Ctrl-C: the reports of the students finished by then are written).
 """
 from __future__ import annotations
 
@@ -15,7 +18,11 @@ from pathlib import Path
 from verify import DEFAULT_SEED
 from grader import reports, rubric as rubric_mod
 from grader.options import FORMATS, GradeOptions
-from grader.runner import grade
+from grader.outdir import DEFAULT_OUT, output_folder, refusal
+from grader.resume import fingerprint, grading_key, merged, reuser
+from grader.runner import Interrupted, Result, grade
+
+EXIT_USAGE, EXIT_UNGRADED, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,7 +30,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="submissions, or folders of submissions")
     p.add_argument("--format", action="append", choices=FORMATS, dest="formats",
                    help="report format (repeatable; default: all). text prints to the terminal")
-    p.add_argument("--out", default="grading-out", type=Path, help="folder for the reports (default: grading-out)")
+    p.add_argument("--out", default=None, type=Path,
+                   help="folder for the reports, checked before grading (default: ./grading-out, or "
+                        "FOLDER-grading-out beside the graded FOLDER when ./grading-out would lie inside it)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the earlier results in --out of students whose files, rubric, seed and -k are "
+                        "unchanged (after an interrupt, or to regrade only changed submissions)")
     p.add_argument("--rubric", default=None, help="TOML rubric (default: the homework's, 100 points)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every check (default {DEFAULT_SEED})")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
@@ -49,7 +61,7 @@ def options(args: argparse.Namespace) -> GradeOptions:
     return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
                         memory_mb=args.worker_memory, in_process=args.in_process, select=args.select, layout=args.layout,
                         jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
-                        out=args.out)
+                        out=args.out or DEFAULT_OUT)
 
 
 def print_text(results: list, rub: rubric_mod.Rubric) -> None:
@@ -61,20 +73,52 @@ def print_text(results: list, rub: rubric_mod.Rubric) -> None:
         print(reports.summary_md(reports.summary(results, rub)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    opts = options(args)
+def _usage_error(args: argparse.Namespace, opts: GradeOptions):
+    """(rubric, reports folder or None for text only) or the usage error's message; nothing graded yet."""
+    problem = opts.problem() or refusal(args.paths)
+    if problem:
+        return problem
     try:
         rub = rubric_mod.load(opts.rubric)
     except rubric_mod.RubricError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if opts.problem() is not None:
-        print(f"error: {opts.problem()}", file=sys.stderr)
-        return 2
-    results = grade(args.paths, rub, opts)
-    written = reports.write_all(results, rub, opts.out, opts.formats)
+        return str(exc)
+    if set(opts.formats) == {"text"}:
+        return rub, None  # --format text alone: the terminal only, no files
+    out, problem = output_folder(args.out, args.paths)
+    return problem if problem else (rub, out)
+
+
+def _write(results: list[Result], rub: rubric_mod.Rubric, out: Path, formats: tuple, key: str) -> int:
+    """Write the reports of ``results`` and of the students graded earlier into ``out`` (a regrade
+    merges into the gradebook); returns how many files."""
+    everyone, notes = merged(results, out, key)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return len(reports.write_all(everyone, rub, out, formats))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    opts = options(args)
+    checked = _usage_error(args, opts)
+    if isinstance(checked, str):
+        print(f"error: {checked}", file=sys.stderr)
+        return EXIT_USAGE
+    rub, out = checked
+    key = grading_key(rub.source, opts)
+    interrupted = False
+    try:
+        results = grade(args.paths, rub, opts, reuse=reuser(out, key) if args.resume and out else None)
+    except Interrupted as exc:
+        results, interrupted = exc.results, True
+        print(f"\ninterrupted: writing the reports of the {len(results)} students finished", file=sys.stderr)
+    for r in results:
+        r.fingerprint = r.fingerprint or fingerprint(Path(r.path), key)
+    if out is not None:
+        print(f"reports: {out.resolve()} ({_write(results, rub, out, opts.formats, key)} files)")
     if "text" in opts.formats:
         print_text(results, rub)
-    print(f"reports: {opts.out.resolve()} ({len(written)} files)")
-    return 0
+    ungraded = [r.label for r in results if r.incomplete]
+    if ungraded:
+        print(f"could not be graded completely: {', '.join(ungraded)} (see their reports)", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else (EXIT_UNGRADED if ungraded else 0)

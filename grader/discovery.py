@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.outdir import is_report_folder
 from sandbox import forms
 
 MODES = ("auto", "single", "class")
-REPORT_FILES = ("gradebook.csv", "summary.md", "summary.json")
 
 
 def _label(p: Path) -> str:
@@ -28,7 +28,7 @@ def _skip_reason(entry: Path) -> str | None:
     if forms.skipped(entry):
         return "hidden, a cache or a virtual environment"
     if entry.is_dir():
-        if any((entry / r).is_file() for r in REPORT_FILES):
+        if is_report_folder(entry):
             return "a folder of grading reports"
         return None
     if entry.suffix in forms.CODE_SUFFIXES:

@@ -12,6 +12,7 @@ import pytest
 
 from verify import loader
 from verify.contract import CLASS_NAMES, graded_names
+from verify.problems import scrub
 from grader.diagnosis import explain_calls, explain_class
 
 MAX_MESSAGE = 4000
@@ -125,7 +126,7 @@ def _record(item, call, report) -> dict:
         "diagnosis": None,
     }
     if report.failed and call.excinfo is not None:
-        record["message"] = _message(call.excinfo)
+        record["message"] = scrub(_message(call.excinfo), item.config.getoption("--submission"))  # no grader paths
         try:
             record["diagnosis"] = _diagnose(item, targets[0] if targets else None)
         except Exception:  # diagnosis is a courtesy; it never changes a verdict

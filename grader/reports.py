@@ -15,67 +15,11 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from grader.feedback import feedback_md, gradescope  # student-facing: Gradescope's visibility rules
 from grader.rubric import Rubric
 from grader.runner import Check, Result
 
 LIKELY = "Likely cause: your output equals what you get by {teaches}."
-
-
-def _visible_message(c: Check) -> str:
-    """A failed check's message, except that a hidden check shows no inputs or numbers."""
-    if c.visibility == "hidden":
-        return f"Failed (hidden check): {c.doc or c.name}"
-    return c.message or "Failed."
-
-
-def _student_output(c: Check) -> str:
-    """What a student sees for one check."""
-    if c.outcome == "passed":
-        return "Passed."
-    lines = [_visible_message(c)]
-    if c.diagnosis:
-        lines.append(LIKELY.format(teaches=c.diagnosis["teaches"]))
-    return "\n\n".join(lines)
-
-
-def _group_table(result: Result) -> list[str]:
-    rows = ["| group | score | checks passed |", "|---|---:|---:|"]
-    for name, g in result.groups.items():
-        rows.append(f"| {name} | {g['score']:g} / {g['max_score']:g} | {g['passed']} / {g['total']} |")
-    return rows
-
-
-def gradescope(result: Result) -> dict:
-    """results.json per Gradescope's autograder specification."""
-    overview = [f"**Score: {result.score:g} / {result.max_score:g}**", "", *_group_table(result)]
-    if result.problems:
-        overview += ["", "Notes:", *[f"- {p}" for p in result.problems]]
-    tests, number = [], {}
-    order = list(result.groups)
-    for c in sorted(result.checks, key=lambda c: (order.index(c.group) if c.group in order else len(order))):
-        gi = order.index(c.group) + 1 if c.group in order else len(order) + 1
-        number[gi] = number.get(gi, 0) + 1
-        tests.append({
-            "name": f"{c.group or 'ungraded'}: {c.name}",
-            "number": f"{gi}.{number[gi]}",
-            "score": c.score,
-            "max_score": c.max_score,
-            "status": "passed" if c.outcome == "passed" else "failed",
-            "output": _student_output(c),
-            "output_format": "text",
-            "tags": list(c.targets),
-            "visibility": c.visibility,
-        })
-    return {
-        "score": result.score,
-        "max_score": result.max_score,
-        "execution_time": result.execution_time,
-        "output": "\n".join(overview),
-        "output_format": "md",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-    }
 
 
 def junit(result: Result) -> ET.ElementTree:
@@ -100,47 +44,12 @@ def junit(result: Result) -> ET.ElementTree:
     return ET.ElementTree(suites)
 
 
-def feedback_md(result: Result) -> str:
-    lines = [f"# Feedback: {result.label}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
-             *_group_table(result), ""]
-    order = list(result.groups)
-    failed = sorted((c for c in result.checks if c.outcome != "passed"),
-                    key=lambda c: order.index(c.group) if c.group in order else len(order))
-    load_errors = {c.message for c in failed if "could not be loaded" in c.message}
-    if failed and len(failed) == len(result.checks) and len(load_errors) == 1:
-        lines += _not_loaded_md(load_errors.pop(), len(failed))
-    elif failed:
-        lines += ["## What failed", ""] + [line for c in failed for line in _failure_md(c)]
-    else:
-        lines += ["Every check passed.", ""]
-    if result.problems:
-        lines += ["## Notes", "", *[f"- {p}" for p in result.problems], ""]
-    return "\n".join(lines)
-
-
-def _not_loaded_md(message: str, failed: int) -> list[str]:
-    """Feedback when every check failed because the submission could not be loaded: the reason, once."""
-    reason = message.split("could not be loaded: ", 1)[-1]
-    return ["## Your submission could not be loaded", "", "```", reason, "```", "",
-            f"So every check ({failed}) failed. Fix this first, then grade again.", ""]
-
-
-def _failure_md(c: Check) -> list[str]:
-    """One failed check's feedback: its docstring unless hidden, the message, the likely cause."""
-    lines = [f"### {c.group or 'ungraded'}: `{c.name}`", ""]
-    if c.doc and c.visibility != "hidden":
-        lines += [f"*{c.doc}*", ""]
-    lines += ["```", _visible_message(c), "```", ""]
-    if c.diagnosis:
-        lines += [f"**{LIKELY.format(teaches=c.diagnosis['teaches'])}**", ""]
-    return lines
-
-
 def report_json(result: Result) -> dict:
     return {
         "label": result.label, "path": result.path, "score": result.score, "max_score": result.max_score,
         "execution_time": result.execution_time, "groups": result.groups, "problems": result.problems,
-        "sandbox": result.sandbox, "checks": [c.__dict__ for c in result.checks],
+        "sandbox": result.sandbox, "incomplete": result.incomplete, "fingerprint": result.fingerprint,
+        "checks": [c.__dict__ for c in result.checks],
     }
 
 
@@ -187,18 +96,28 @@ def summary_md(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def histogram_png(results: list[Result], rubric: Rubric, path: Path):
+def histogram_figure(results: list[Result], rubric: Rubric):
+    """The score histogram as a matplotlib figure (counts on whole-number ticks)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.hist([r.score for r in results], bins=10, range=(0, rubric.max_score or 1), color="#4c72b0", edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of submissions: no 0.5 ticks
     ax.set_xlabel(f"score (of {rubric.max_score:g})")
     ax.set_ylabel("submissions")
     ax.set_title(f"{len(results)} submissions")
     fig.tight_layout()
+    return fig
+
+
+def histogram_png(results: list[Result], rubric: Rubric, path: Path):
+    import matplotlib.pyplot as plt
+
+    fig = histogram_figure(results, rubric)
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
 

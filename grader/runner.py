@@ -8,12 +8,14 @@ fails with that reason, and the reports are written all the same.
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -25,6 +27,16 @@ from grader.rubric import Group, Rubric
 from grader import discovery
 
 ROOT = SUITE.parent  # the repository: the worker runs there
+_RUNNING: set[subprocess.Popen] = set()  # the processes running checks now (killed on an interrupt)
+_STOPPING = threading.Event()  # set on an interrupt: nothing new starts, nothing unfinished is scored
+
+
+class Interrupted(KeyboardInterrupt):
+    """Grading was interrupted (Ctrl-C); ``results``: the submissions finished before it, in order."""
+
+    def __init__(self, results: list):
+        super().__init__("interrupted")
+        self.results = results
 
 
 @dataclass
@@ -54,6 +66,8 @@ class Result:
     execution_time: float
     problems: list = field(default_factory=list)  # worker timed out or died, ungraded checks
     sandbox: list = field(default_factory=list)  # how the submission's code was confined (the worker's report)
+    incomplete: str | None = None  # why some checks could not be run (time limit, the process died), or None
+    fingerprint: dict = field(default_factory=dict)  # what was graded, with what (grader.workflow: --resume)
 
     def failed(self):
         return [c for c in self.checks if c.outcome != "passed"]
@@ -108,8 +122,11 @@ def _worker_cmd(path: Path, out: Path, options: GradeOptions) -> list[str]:
 
 def _run_to_end(cmd: list[str], timeout: float) -> str | None:
     """Run ``cmd`` for at most ``timeout`` seconds, then kill whatever it started; what went wrong, or None."""
+    if _STOPPING.is_set():
+        return "grading was interrupted"
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    _RUNNING.add(proc)
     problem = None
     try:
         log, _ = proc.communicate(timeout=timeout)
@@ -124,6 +141,7 @@ def _run_to_end(cmd: list[str], timeout: float) -> str | None:
         except ProcessLookupError:
             pass
         proc.wait()
+        _RUNNING.discard(proc)
     return problem
 
 
@@ -147,10 +165,10 @@ def score(label: str, path: str, lines: list[dict], rubric: Rubric, problem: str
     members, ungrouped = _assign_groups(checks, rubric)
     groups = {g.name: _score_group(g, members[g.name]) for g in rubric.groups}
     problems = _problems(problem, ungrouped, members, rubric, lines)
-    total = round(sum(v["score"] for v in groups.values()), 4)
+    total = float(sum(Fraction(v["score"]) for v in groups.values()))  # exact: rounded once, for display
     sandbox = next((d["sandbox"] for d in lines if isinstance(d.get("sandbox"), list)), [])
     return Result(label, path, checks, groups, total, rubric.max_score, round(seconds, 3), problems,
-                  [str(x) for x in sandbox])
+                  [str(x) for x in sandbox], incomplete=problem)
 
 
 def _checks(lines: list[dict], problem: str | None, select: str | None) -> list[Check]:
@@ -193,17 +211,21 @@ def _assign_groups(checks: list[Check], rubric: Rubric) -> tuple[dict[str, list[
 
 def _score_group(group: Group, checks: list[Check]) -> dict:
     """Score a group's checks (each an equal share of its points; without partial credit, all or
-    nothing), setting each check's score; the group's line: score, max_score, passed, total."""
-    line = {"score": 0.0, "max_score": group.points, "passed": 0, "total": 0}
+    nothing), setting each check's score; the group's line: score, max_score, passed, total,
+    partial_credit. Scores are exact (fractions of the points), never rounded: the reports round
+    once, for display."""
+    line = {"score": 0.0, "max_score": group.points, "passed": 0, "total": 0, "partial_credit": group.partial_credit,
+            "visibility": group.visibility}
     if not checks:
         return line
     passed = sum(c.outcome == "passed" for c in checks)
     all_passed = passed == len(checks)
+    share = Fraction(group.points) / len(checks)
     for c in checks:
-        c.max_score = round(group.points / len(checks), 6)
+        c.max_score = float(share)
         c.score = c.max_score if c.outcome == "passed" and (group.partial_credit or all_passed) else 0.0
-    got = group.points * passed / len(checks) if group.partial_credit else (group.points if all_passed else 0.0)
-    line.update(score=round(got, 4), passed=passed, total=len(checks))
+    got = share * passed if group.partial_credit else (Fraction(group.points) if all_passed else Fraction(0))
+    line.update(score=float(got), passed=passed, total=len(checks))
     return line
 
 
@@ -220,39 +242,75 @@ def _problems(problem: str | None, ungrouped: list[Check], members: dict[str, li
 
 
 def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None, *, progress: bool = True,
-          **settings) -> list[Result]:
+          reuse=None, **settings) -> list[Result]:
     """Grade every submission found under ``paths``; one broken submission never stops the others.
 
     ``options`` (default: the command line's defaults) with ``settings``, :class:`GradeOptions`
     fields, replacing some of them: ``grade(paths, rubric, jobs=2, select="iwae")``. ``progress``:
-    a progress bar when there are several submissions.
+    a progress bar (a line per submission when stderr is no terminal) when there are several
+    submissions. ``reuse(label, path)``: an earlier Result to keep instead of grading again, or None.
+    Ctrl-C stops the running checks at once and raises :class:`Interrupted` with the finished results.
     """
     options = replace(options or GradeOptions(), **settings)
     subs, decided = discovery.discover(paths, options.layout)  # by content; paths against the current folder
     if progress:
         print("\n".join(decided), file=sys.stderr, flush=True)
     results: list[Result | None] = [None] * len(subs)
-    bar = _progress_bar(len(subs)) if progress and len(subs) > 1 else None
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = {pool.submit(grade_submission, label, path, rubric, options): i
-                   for i, (label, path) in enumerate(subs)}
+    tick = _progress(len(subs)) if progress and len(subs) > 1 else (lambda result, reused=False: None)
+    pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    try:
+        futures = {}
+        for i, (label, path) in enumerate(subs):
+            results[i] = reuse(label, path) if reuse is not None else None
+            if results[i] is not None:
+                tick(results[i], reused=True)
+            else:
+                futures[pool.submit(grade_submission, label, path, rubric, options)] = i
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+            tick(results[futures[fut]])
+    except KeyboardInterrupt:
+        stop_all()
+        raise Interrupted([r for r in results if r is not None]) from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        tick(None)
     return results
 
 
-def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions) -> Result:
-    """Run the checks on one submission in a fresh working folder and score them."""
+def stop_all() -> None:
+    """Start nothing new and kill every process running checks now (their submissions stay ungraded)."""
+    _STOPPING.set()
+    for proc in list(_RUNNING):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the sandboxed workers die with their parent
+        except ProcessLookupError:
+            pass
+
+
+def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions) -> Result | None:
+    """Run the checks on one submission in a fresh working folder and score them (None if interrupted)."""
     with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
         lines, problem, seconds = run_worker(path, Path(tmp), options)
+    if _STOPPING.is_set():
+        return None
     return score(label, str(path), lines, rubric, problem, seconds, options.select)
 
 
-def _progress_bar(total: int):
-    from tqdm import tqdm
+def _progress(total: int):
+    """``tick(result)`` per graded submission, ``tick(None)`` at the end: a tqdm bar on a terminal,
+    else a plain line per submission (no carriage returns in logs)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
 
-    return tqdm(total=total, desc="grading", unit="submission")
+        bar = tqdm(total=total, desc="grading", unit="submission")
+        return lambda result, reused=False: bar.update(1) if result is not None else bar.close()
+    done = [0]
+
+    def tick(result, reused=False):
+        if result is not None:
+            done[0] += 1
+            how = "kept from an earlier run" if reused else f"{result.execution_time:.0f} s"
+            print(f"graded {done[0]}/{total}: {result.label} {result.score:g} / {result.max_score:g} ({how})",
+                  file=sys.stderr, flush=True)
+    return tick

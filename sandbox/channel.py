@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import signal
 import subprocess
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -88,8 +86,8 @@ class Channel:
     stand-in, or raises ``wire.ProtocolError``.
     """
 
-    def __init__(self, sock, proc: subprocess.Popen, log_path: Path, ids, make_ref):
-        self.sock, self.proc, self.log_path = sock, proc, log_path
+    def __init__(self, sock, proc: subprocess.Popen, output, ids, make_ref):
+        self.sock, self.proc, self.output = sock, proc, output  # output: the worker's (sandbox.output.CappedOutput)
         self._ids, self._make_ref = ids, make_ref
         self._fns: dict[int, object] = {}
         self._fn_ids: dict[int, int] = {}
@@ -136,13 +134,10 @@ class Channel:
 
     def _log_tail(self) -> str:
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - LOG_TAIL))
-                text = f.read().decode("utf-8", errors="replace").strip()
-        except (OSError, TypeError):
+            text = self.output.last(LOG_TAIL).strip()
+        except (AttributeError, OSError):
             return ""
-        return f"; its last output: {text[-LOG_TAIL:]}" if text else ""
+        return f"; its last output: {text}" if text else ""
 
     def _send(self, header):
         self.sock.sendall(wire.encode(header))

@@ -37,6 +37,7 @@ import torch
 from sandbox import wire
 from sandbox.channel import CallSpec, Channel
 from sandbox.errors import RemoteError, SandboxError
+from sandbox.output import CappedOutput
 from sandbox.remote import RemoteFunction, object_stand_in
 
 WORKER = Path(__file__).resolve().with_name("worker.py")
@@ -56,7 +57,7 @@ class Limits:
     start_seconds: float = 120.0  # start the interpreter, import torch and the submission
     cpu_seconds: int = 1800  # CPU time over the worker's life
     memory_bytes: int = 4 << 30  # address space (importing torch reserves some 0.7 GiB)
-    file_bytes: int = 64 << 20  # largest file, the worker's log included
+    file_bytes: int = 64 << 20  # largest file the worker may write (its output is a pipe: not limited)
     threads: int = 1  # the checks' inputs are small; more threads spin and steal the trusted side's core
     cuda: bool = False  # the checks run on the GPU: the worker initializes CUDA and has no address-space limit
 
@@ -140,7 +141,7 @@ class Sandbox:
         self.path = Path(path).expanduser().resolve()
         self.function_names, self.class_names = tuple(function_names), tuple(class_names)
         self.limits = limits or Limits()
-        self.proc = self.channel = self.workdir = None
+        self.proc = self.channel = self.workdir = self.output = None
         self.generation = 0
         self.deadline = None
         self.condemned: dict[str, str] = {}
@@ -197,7 +198,6 @@ class Sandbox:
         self.workdir = Path(tempfile.mkdtemp(prefix="dgm-sandbox-"))
         sub_dir, target = self._copy_submission(self.workdir / "submission")
         (self.workdir / "tmp").mkdir()
-        log = open(self.workdir / "worker.log", "wb")
         if self.uid is not None:
             for p in [self.workdir, *self.workdir.rglob("*")]:
                 with contextlib.suppress(OSError):
@@ -209,13 +209,14 @@ class Sandbox:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER), json.dumps(config), str(child.fileno())],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.workdir, env=self._environment(), start_new_session=True)
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, cwd=self.workdir, env=self._environment(), start_new_session=True)
         finally:
             child.close()
-            log.close()
         _LIVE_WORKERS.add(self.proc.pid)
-        self.channel = Channel(parent, self.proc, self.workdir / "worker.log", self._ids,
+        # its output goes through a pipe to us (capped in memory), not to a file: no file-size limit on prints
+        self.output = CappedOutput(self.proc.stdout)
+        self.channel = Channel(parent, self.proc, self.output, self._ids,
                                functools.partial(object_stand_in, self))
         self.deadline_for_start = time.monotonic() + self.limits.start_seconds
         self._warnings = warnings

@@ -118,8 +118,14 @@ def _student_error(exc: BaseException, where: Path) -> str:
         if conflict is not None:
             return f"unresolved merge-conflict markers at {_shown(exc.filename, where)}:{conflict}: resolve the " \
                    "conflict (keep one side, delete the <<<<<<<, ======= and >>>>>>> lines) and hand in again"
-        return f"SyntaxError at {_shown(exc.filename or '?', where)}:{exc.lineno}: {exc.msg}"
-    return f"{type(exc).__name__}{at} while importing: {exc}"
+        return f"SyntaxError at {_shown(exc.filename or '?', where)}:{exc.lineno}: {exc.msg}" + _source_line(exc.text)
+    return f"{type(exc).__name__}{at} while importing: {exc}" + _source_line(frames[-1].line if frames else None)
+
+
+def _source_line(text: str | None) -> str:
+    """The offending line of the student's source, quoted on a line of its own (nothing if unknown)."""
+    text = (text or "").strip()
+    return f"\n    {text[:200]}" if text else ""
 
 
 def _shown(filename: str, root: Path) -> str:

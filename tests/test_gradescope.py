@@ -33,6 +33,9 @@ from grader.gradescope import autograder, bundle
 EXAMPLES = REPO / "examples" / "class"
 HOSTILE = Path(__file__).with_name("hostile_gradescope")
 HIDDEN_RUBRIC = textwrap.dedent("""\
+    [rubric]
+    total = 50
+
     [[group]]
     name = "KL"
     points = 10

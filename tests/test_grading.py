@@ -151,7 +151,7 @@ def test_same_seed_same_reports(tmp_path):
 
 def test_hidden_checks_show_no_inputs(tmp_path):
     toml = tmp_path / "r.toml"
-    toml.write_text('[[group]]\nname = "KL"\npoints = 10\nchecks = ["kl_normal"]\nvisibility = "hidden"\n'
+    toml.write_text('[rubric]\ntotal = 10\n[[group]]\nname = "KL"\npoints = 10\nchecks = ["kl_normal"]\nvisibility = "hidden"\n'
                     '[[group]]\nname = "IWAE"\npoints = 0\nchecks = ["negative_iwae_bound"]\n')
     lines = [{"nodeid": "verify/test_kl_normal.py::test_kl_normal_matches_closed_form", "name": "kl_normal_matches_closed_form",
               "targets": ["kl_normal"], "outcome": "failed", "message": "observed 3.1, expected 0.7. Inputs: qm = [[0.5]]",
@@ -163,7 +163,7 @@ def test_hidden_checks_show_no_inputs(tmp_path):
     data = reports.gradescope(result)
     hidden = data["tests"][0]
     assert hidden["visibility"] == "hidden" and "0.7" not in hidden["output"] and "qm" not in hidden["output"]
-    assert "computing KL(p || q)" in hidden["output"]
+    assert hidden["output"] == "Failed."  # a hidden check: no inputs, numbers or likely cause (issue 19)
     assert "0.7" not in reports.feedback_md(result)
     problems = "\n".join(result.problems)
     assert "log_mean_exp_x is in no rubric group" in problems  # reported, not dropped
@@ -172,22 +172,17 @@ def test_hidden_checks_show_no_inputs(tmp_path):
 
 @pytest.mark.parametrize("make", [lambda d: d / "nope", lambda d: (d / "empty").mkdir() or d / "empty"],
                          ids=["missing-path", "empty-folder"])
-def test_bad_paths_still_give_every_report(tmp_path, make):
+def test_bad_paths_are_refused(tmp_path, make):
     out = tmp_path / "out"
-    proc = _grade(make(tmp_path), "--out", out, "--format", "gradescope", "--format", "junit", "--format", "csv",
-                  "--format", "md")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (sub,) = [d for d in out.iterdir() if d.is_dir()]
-    data = json.loads((sub / "results.json").read_text())
-    assert data["score"] == 0 and data["tests"] and all(t["status"] == "failed" for t in data["tests"])
-    assert "could not be loaded" in (sub / "feedback.md").read_text()
-    assert (sub / "junit.xml").exists() and (out / "gradebook.csv").exists()
+    proc = _grade(make(tmp_path), "--out", out)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not out.exists()  # refused before anything is graded or written
 
 
 def test_time_limit_fails_unfinished_checks_and_still_reports(tmp_path):
     out = tmp_path / "out"
     proc = _grade(EXAMPLES / "alice", "--out", out, "--timeout", "0.5", "--format", "json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 3, proc.stderr[-2000:]  # some checks could not be run
     report = json.loads((out / "alice" / "report.json").read_text())
     assert report["score"] < 100 and any("time limit of 0.5 s" in p for p in report["problems"])
     assert any(c["message"].startswith("not run: grading this submission hit the time limit") for c in report["checks"])

@@ -168,7 +168,7 @@ def test_class_rubric_may_carry_metric_tables(tmp_path):
     from grader import rubric as rubric_mod
 
     r = tmp_path / "class.toml"
-    r.write_text('[[group]]\nname = "KL"\npoints = 10\nchecks = ["kl_normal"]\n\n'
+    r.write_text('[rubric]\ntotal = 10\n[[group]]\nname = "KL"\npoints = 10\nchecks = ["kl_normal"]\n\n'
                  '[[metric]]\nname = "nelbo"\ntarget = 100\ntolerance = 2\npoints = 10\n')
     assert rubric_mod.load(r).max_score == 10
     assert gm.load_rubric(r).max_score == 10

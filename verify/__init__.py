@@ -13,6 +13,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 DEFAULT_SEED = 236  # the suite's fixed default seed (``--verify-seed`` changes it)
+
+# The suite's own options, in one place: ``verify/conftest.py`` adds them to pytest's parser and
+# ``python -m verify --help`` (``verify/__main__.py``) to its argparse parser (same names, same kwargs).
+SUITE_OPTIONS: tuple[tuple[str, dict], ...] = (
+    ("--submission", dict(default=None, metavar="PATH",
+                          help="submission to check (file or directory); default: the reference")),
+    ("--device", dict(default="cpu", choices=("cpu", "cuda"), help="device for the checks' tensors (default cpu)")),
+    ("--verify-seed", dict(type=int, default=None, metavar="N",
+                           help=f"seed for every random choice (default {DEFAULT_SEED})")),
+    ("--verify-seed-count", dict(type=int, default=0, metavar="N",
+                                 help="run every stochastic check under this many seeds")),
+    ("--in-process", dict(action="store_true",
+                          help="import the submission into the checks' process (fast; trusted code only: no sandbox)")),
+    ("--check-timeout", dict(type=float, default=120.0, metavar="SECONDS",
+                             help="wall-clock seconds each check may spend in the sandboxed submission (default 120)")),
+    ("--worker-memory", dict(type=int, default=4096, metavar="MIB",
+                             help="address-space limit of the sandboxed submission's process, MiB (default 4096)")),
+)
 SUITE = Path(__file__).resolve().parent  # this folder: the checks
 
 

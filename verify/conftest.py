@@ -20,7 +20,7 @@ import pytest
 import torch
 from hypothesis import Phase, settings
 
-from verify import DEFAULT_SEED, loader
+from verify import DEFAULT_SEED, SUITE_OPTIONS, loader
 from verify.contract import CONTRACT_NAMES, MARKER, graded_names
 
 
@@ -37,16 +37,8 @@ settings.load_profile("verify")
 
 def pytest_addoption(parser):
     group = parser.getgroup("dgm-verify")
-    group.addoption("--submission", default=None, help="submission to check (file or directory); default: the reference")
-    group.addoption("--device", default="cpu", choices=("cpu", "cuda"), help="device for the checks' tensors")
-    group.addoption("--verify-seed", type=int, default=None, help=f"seed for every random choice (default {DEFAULT_SEED})")
-    group.addoption("--verify-seed-count", type=int, default=0, help="run every stochastic check under this many seeds")
-    group.addoption("--in-process", action="store_true",
-                    help="import the submission into the checks' process (fast; trusted code only: no sandbox)")
-    group.addoption("--check-timeout", type=float, default=120.0,
-                    help="wall-clock seconds each check may spend in the sandboxed submission (default 120)")
-    group.addoption("--worker-memory", type=int, default=4096,
-                    help="address-space limit of the sandboxed submission's process, MiB (default 4096)")
+    for flag, kwargs in SUITE_OPTIONS:  # shared with python -m verify --help
+        group.addoption(flag, **kwargs)
 
 
 def pytest_configure(config):
