@@ -175,18 +175,18 @@ def test_out_is_checked_before_grading(tmp_path):
 def test_default_out_lies_outside_the_graded_folder_and_report_folders_are_skipped(tmp_path):
     from grader.outdir import is_report_folder, output_folder
 
-    cls = _class(tmp_path, ("alice",))
+    cls = _class(tmp_path, ("alice", "bob"))
     old = cls / "old-reports"
     old.mkdir()
     (old / "gradebook.csv").write_text("student,total\nx,1\n")
     assert is_report_folder(old) and not is_report_folder(cls / "alice")
     proc = _grade(".", "-k", ONE_CHECK, "--in-process", "--format", "csv", cwd=cls)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "old-reports holds reports of an earlier grading" in proc.stderr
+    assert "old-reports: a folder of grading reports" in proc.stderr  # listed, not graded
     out = tmp_path / "class-grading-out"
     assert not (cls / "grading-out").exists() and is_report_folder(out)
     with open(out / "gradebook.csv", newline="") as f:
-        assert [r["student"] for r in csv.DictReader(f)] == ["alice"]
+        assert [r["student"] for r in csv.DictReader(f)] == ["alice", "bob"]
     assert output_folder(None, [str(cls)])[0] == Path("grading-out")  # elsewhere: ./grading-out
 
 
