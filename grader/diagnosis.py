@@ -1,19 +1,41 @@
-"""Name the known bug a failing submission reproduces.
+"""Name the known bugs a failing submission reproduces: one per output, only when a probe confirms it.
 
 When a check fails, the calls it made to the submission were recorded (inputs, torch RNG state,
-output; :meth:`verify.loader.Implementation.record`). Each catalogued bug of the check's target is
-run on the same inputs from the same RNG state; a bug whose outputs equal the submission's on every
-recorded call, where the reference's do not, names the mistake. Classes (``AffineCoupling``) are
-compared on a fixed probe instead: the same mask, networks and inputs for the submission and for
-each bug.
+output; :meth:`verify.loader.Implementation.record`). Each output of a contract function (``nelbo``,
+``kl`` and ``rec`` of a bound are three) is judged on its own: a catalogued bug of the check's target
+is a *candidate* for an output when its replay from the same RNG state gives the submission's value
+of that output on every recorded call, where the reference's does not. The checks' own inputs may
+make two bugs coincide (with q = p(z), "a scalar rec in the weights" and "the mean of the
+log-weights" give the same bound), so a candidate is named only after a *discriminating probe*
+(:data:`PROBES`: generic inputs on which the catalogue's bugs of each output differ pairwise, as
+``tests/test_diagnosis.py`` checks) confirms it: the submission, the reference and the candidates
+run on the probe from one RNG state, and exactly one candidate must match there. So two bugs in two
+outputs are both named, and a bug is never named on a coincidence. Classes (``AffineCoupling``)
+are compared on a fixed probe only.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from grader.catalogue import Bug, bugs_for
 
 MAX_CALLS_COMPARED = 3
+OUTPUT_LABELS = {"negative_elbo_bound": ("nelbo", "kl", "rec"), "negative_iwae_bound": ("niwae", "kl", "rec")}
+PROBE_SEED = 16
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A catalogued bug that explains one output of a contract name."""
+
+    target: str
+    output: str  # the output's label (``rec``), or the contract name for a single output
+    bug: Bug
+
+    def as_dict(self) -> dict:
+        return {"bug": self.bug.name, "output": self.output, "teaches": self.bug.teaches, "fix": self.bug.fix}
 
 
 def _same(a, b) -> bool:
@@ -27,31 +49,157 @@ def _same(a, b) -> bool:
     return False
 
 
-def _replay(fn, call):
-    torch.random.set_rng_state(call.rng_state)
+def _part(out, j):
+    """Output ``j`` of a tuple-valued result (the whole result for a single output; None if absent)."""
+    if j is None:
+        return out
+    return out[j] if isinstance(out, (tuple, list)) and len(out) > j else None
+
+
+def _run(fn, args, kwargs, rng_state):
+    torch.random.set_rng_state(rng_state)
     args = tuple(a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a
-                 for a in call.args)
+                 for a in args)
     try:
-        return fn(*args, **call.kwargs)
-    except Exception:  # a bug variant may not accept these inputs: it does not explain them
+        return fn(*args, **kwargs)
+    except Exception:  # a bug variant (or the submission) may not accept these inputs: it explains nothing
         return None
 
 
-def explain_calls(target: str, calls, reference) -> Bug | None:
-    """The catalogued bug of ``target`` whose outputs match the recorded ones (and the reference's do not)."""
+def _replay(fn, call):
+    return _run(fn, call.args, call.kwargs, call.rng_state)
+
+
+def _outputs_of(target):
+    labels = OUTPUT_LABELS.get(target)
+    return [(j, label) for j, label in enumerate(labels)] if labels else [(None, target)]
+
+
+def _candidates(target, calls, reference, j):
+    """Bugs whose output ``j`` equals the submission's on every recorded call (the reference's does not)."""
+    if all(_same(_part(_replay(reference, c), j), _part(c.output, j)) for c in calls):
+        return []
+    return [b for b in bugs_for(target) if all(_same(_part(_replay(b.fn, c), j), _part(c.output, j)) for c in calls)]
+
+
+def _confirmed(target, candidates, j, submission, reference):
+    """The one candidate that the probe confirms for output ``j``, or None."""
+    probe = PROBES.get(target)
+    if probe is None or submission is None or not candidates:
+        return None
+    args = probe()
+    state = torch.Generator().manual_seed(PROBE_SEED).get_state()
+    whole = _run(submission, args, {}, state)
+    seen = _part(whole, j)
+    if seen is None or _same(_part(_run(reference, args, {}, state), j), seen):
+        return None
+    outputs = {b.name: _run(b.fn, args, {}, state) for b in candidates}
+    matching = [b for b in candidates if _same(_part(outputs[b.name], j), seen)]
+    if len(matching) > 1:  # the same value of this output: the one that explains every output, if one does
+        matching = [b for b in matching if _same(outputs[b.name], whole)]
+    return matching[0] if len(matching) == 1 else None
+
+
+def explain_outputs(target: str, calls, reference, submission=None) -> list[Finding]:
+    """The catalogued bugs of ``target`` that explain its outputs, one per output at most (see the module)."""
     calls = [c for c in calls if c.name == target][:MAX_CALLS_COMPARED]
     if not calls:
-        return None
+        return []
     state = torch.random.get_rng_state()
     try:
-        if all(_same(_replay(reference, c), c.output) for c in calls):
-            return None  # the outputs are right on these inputs; the failure is about something else
-        for bug in bugs_for(target):
-            if all(_same(_replay(bug.fn, c), c.output) for c in calls):
-                return bug
-        return None
+        findings = []
+        for j, label in _outputs_of(target):
+            found = _confirmed(target, _candidates(target, calls, reference, j), j, submission, reference)
+            if found is not None:
+                findings.append(Finding(target, label, found))
+        return findings
     finally:
         torch.random.set_rng_state(state)
+
+
+def explain_calls(target: str, calls, reference, submission=None) -> Bug | None:
+    """The first bug :func:`explain_outputs` names (None if none)."""
+    findings = explain_outputs(target, calls, reference, submission)
+    return findings[0].bug if findings else None
+
+
+# ------------------------------------------------------------------------------- the probes
+def _g():
+    return torch.Generator().manual_seed(PROBE_SEED)
+
+
+def _normal(*shape, g, scale=1.0):
+    return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+def _variance(*shape, g):
+    return 0.4 + 2 * torch.rand(*shape, generator=g, dtype=torch.float64)
+
+
+def _probe_sample():
+    g = _g()
+    return _normal(3, 4, g=g).requires_grad_(True), _variance(3, 4, g=g).requires_grad_(True)
+
+
+def _probe_log_normal():
+    g = _g()
+    return _normal(3, 4, g=g, scale=2), _normal(3, 4, g=g), _variance(3, 4, g=g)
+
+
+def _probe_mixture():
+    g = _g()
+    m = _normal(3, 2, 4, g=g, scale=2)
+    m[:, 1] += 60.0  # a far component: its log density is about -1e3
+    return _normal(3, 4, g=g), m, _variance(3, 2, 4, g=g)
+
+
+def _probe_kl():
+    g = _g()
+    return _normal(3, 4, g=g), _variance(3, 4, g=g), _normal(3, 4, g=g), _variance(3, 4, g=g)
+
+
+def _probe_bernoulli():
+    g = _g()
+    x = (torch.rand(3, 4, generator=g) < 0.5).double()
+    logits = _normal(3, 4, g=g, scale=3)
+    x[0, 0], logits[0, 0] = 1.0, -800.0  # log sigmoid(-800) underflows when written as log(sigmoid)
+    return x, logits
+
+
+def _probe_log_mean_exp():
+    g = _g()
+    x = _normal(3, 4, g=g, scale=3)
+    x[1] += 1e4
+    return x, 1
+
+
+def _probe_affine_flow():
+    g = _g()
+    return _normal(5, g=g, scale=3), torch.tensor([1.5, -0.5, 2.0, 0.7, -3.0], dtype=torch.float64), _normal(5, g=g)
+
+
+def _probe_bound(iw=None):
+    from verify.models import MLPDecoder, MLPEncoder
+
+    g = _g()
+    x = (torch.rand(3, 6, generator=g) < 0.5).double()
+    x[0], x[1] = 1.0, 0.0  # a heterogeneous batch
+    encoder = MLPEncoder(6, 2, seed=PROBE_SEED, spread=2.0)
+    decoder = MLPDecoder(2, 6, seed=PROBE_SEED + 1)
+    return (x, encoder, decoder) if iw is None else (x, encoder, decoder, iw)
+
+
+PROBES = {
+    "sample_gaussian": _probe_sample,
+    "log_normal": _probe_log_normal,
+    "log_normal_mixture": _probe_mixture,
+    "kl_normal": _probe_kl,
+    "log_bernoulli_with_logits": _probe_bernoulli,
+    "log_mean_exp": _probe_log_mean_exp,
+    "negative_elbo_bound": _probe_bound,
+    "negative_iwae_bound": lambda: _probe_bound(4),
+    "affine_flow_log_prob": _probe_affine_flow,
+}
 
 
 def _probe_coupling(cls):

@@ -2,18 +2,22 @@
 
 Writes one JSON line per check as soon as it finishes (so a killed worker still leaves the checks it
 completed): node id, check name, targeted contract names, outcome, the failure message, the
-docstring's first line, duration, and the catalogued bug that reproduces the failure, if any.
+docstring's first line, duration, the catalogued bugs that reproduce the failure (``diagnosis``: the
+first; ``findings``: one per output, grader/diagnosis.py) and the precision notes of passed checks.
+Loaded by ``python -m verify`` too: the terminal summary then lists each diagnosed bug once, with
+its fix. A check that ran past its time limit says "too slow, not wrong".
 """
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from verify import loader
+from verify import assertions, loader
 from verify.contract import CLASS_NAMES, graded_names
 from verify.problems import scrub
-from grader.diagnosis import explain_calls, explain_class
+from grader.diagnosis import Finding, explain_class, explain_outputs
 
 MAX_MESSAGE = 4000
 
@@ -75,18 +79,57 @@ def _message(excinfo) -> str:
     notes = getattr(exc, "__notes__", None)
     if notes:
         text += "\n" + "\n".join(str(n) for n in notes)
-    return text[:MAX_MESSAGE]
+    return too_slow(text)[:MAX_MESSAGE]
 
 
-def _diagnose(item, target):
+SLOW = re.compile(r"did not finish within the time limit \(([\d.]+) s per check\)")
+
+
+def too_slow(text: str) -> str:
+    """A time-limit failure says so first: too slow is not wrong."""
+    found = SLOW.search(text)
+    if found is None:
+        return text
+    return (f"did not finish within {found.group(1)} s: too slow, not wrong (correct code of any usual style, "
+            f"a Python loop over the examples included, finishes each check in a few seconds). {text}")
+
+
+def _diagnose(item, target) -> list[Finding]:
     impl = item.funcargs.get("impl")
     if impl is None or target is None or not impl.has(target):
-        return None
+        return []
+    reference = loader.load(None).raw(target)
     if target in CLASS_NAMES:
-        bug = explain_class(target, impl.raw(target), loader.load(None).raw(target))
-    else:
-        bug = explain_calls(target, impl.calls or [], loader.load(None).raw(target))
-    return None if bug is None else {"bug": bug.name, "teaches": bug.teaches}
+        bug = explain_class(target, impl.raw(target), reference)
+        return [] if bug is None else [Finding(target, target, bug)]
+    return explain_outputs(target, impl.calls or [], reference, getattr(impl, target))
+
+
+def _findings_of(item, targets) -> list[Finding]:
+    try:
+        return _diagnose(item, targets[0] if targets else None)
+    except Exception:  # diagnosis is a courtesy; it never changes a verdict
+        return []
+
+
+def pytest_configure(config):
+    config._dgm_findings = {}  # (target, output, bug name) -> [the finding, the checks it explains]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Each diagnosed bug once (not once per check or parametrization), with its fix."""
+    findings = getattr(config, "_dgm_findings", {})
+    if not findings:
+        return
+    tr = terminalreporter
+    tr.section("dgm-verify: diagnosis")
+    for finding, checks in findings.values():
+        bug = finding.bug
+        where = finding.target if finding.output == finding.target else f"{finding.target}: {finding.output}"
+        tr.write_line(f"{where}: your output equals what you get by {bug.teaches}.")
+        if bug.fix:
+            tr.write_line(f"    fix: {bug.fix}")
+        tr.write_line(f"    (failed checks: {', '.join(sorted(set(checks)))})")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -94,6 +137,7 @@ def pytest_runtest_call(item):
     impl = item.funcargs.get("impl")
     if impl is not None:
         impl.record(True)
+    assertions.NOTES.clear()
     yield
 
 
@@ -101,15 +145,16 @@ def pytest_runtest_call(item):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    path = item.config.getoption("--grading-out")
-    if path is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
+    path = item.config.getoption("--grading-out")
     record = _record(item, call, report)
     impl = item.funcargs.get("impl")
     if impl is not None:
         impl.record(False)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def _record(item, call, report) -> dict:
@@ -124,13 +169,18 @@ def _record(item, call, report) -> dict:
         "duration": round(report.duration, 4),
         "message": "",
         "diagnosis": None,
+        "findings": [],
+        "notes": list(assertions.NOTES) if report.when == "call" else [],
     }
+    assertions.NOTES.clear()
     if report.failed and call.excinfo is not None:
         record["message"] = scrub(_message(call.excinfo), item.config.getoption("--submission"))  # no grader paths
-        try:
-            record["diagnosis"] = _diagnose(item, targets[0] if targets else None)
-        except Exception:  # diagnosis is a courtesy; it never changes a verdict
-            record["diagnosis"] = None
+        findings = _findings_of(item, targets)
+        record["findings"] = [f.as_dict() for f in findings]
+        record["diagnosis"] = record["findings"][0] if findings else None
+        seen = getattr(item.config, "_dgm_findings", {})
+        for f in findings:
+            seen.setdefault((f.target, f.output, f.bug.name), [f, []])[1].append(record["name"].split("[")[0])
     elif report.skipped and call.excinfo is not None:
         record["message"] = str(call.excinfo.value)[:MAX_MESSAGE]
     return record

@@ -154,6 +154,11 @@ class BoundedModel:
         self.dtype, self.device = dtype, device
         self.z_dim = 1
 
+    @property
+    def log_weight_interval(self) -> tuple[float, float]:
+        """[-P softplus(3), -P softplus(-3)]: every log-weight, and so every L_k, lies in it."""
+        return float(self.pixels * log_expit(-self.SCALE)), float(self.pixels * log_expit(self.SCALE))
+
     def x(self, batch):
         return torch.ones(batch, self.pixels, dtype=self.dtype, device=self.device)
 

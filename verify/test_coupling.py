@@ -88,11 +88,20 @@ def describe(kind, mask, x):
             "(verify/test_coupling.py).")
 
 
-def run_forward(layer, x, what):
+def run_forward(layer, x, what, mask=None):
+    """``layer(x)`` as (y, log_det); with ``mask``, also that y is not x on the transformed features (the
+    checks' networks are never zero: an identity placeholder is not a coupling layer)."""
     out = layer(x)
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AssertionError(f"AffineCoupling.forward returned {type(out).__name__}, expected a tuple (y, log_det). "
                              f"{what}")
+    y = out[0]
+    if mask is not None and isinstance(y, torch.Tensor) and y.shape == x.shape:
+        free = (1 - mask).bool().expand_as(x)
+        if torch.equal(y.detach()[free], x.detach()[free]):
+            raise AssertionError("AffineCoupling.forward(x) returned x unchanged on the transformed (mask = 0) "
+                                 "features: the layer must apply x * exp(s) + t there, with s and t from its networks "
+                                 f"(an identity placeholder is not a coupling layer). {what}")
     return out
 
 
@@ -111,7 +120,7 @@ def test_AffineCoupling_shapes(impl, device, rng, kind, dtype):
     inputs = describe(kind, mask, x)
     layer = impl.AffineCoupling(mask, scale_net, shift_net)
     with torch.no_grad():
-        y, log_det = run_forward(layer, x, inputs)
+        y, log_det = run_forward(layer, x, inputs, mask)
         check_tensor(y, name=f"AffineCoupling.forward(x)[0] (y), x of shape {tuple(x.shape)}", shape=x.shape,
                      dtype=dtype, device=device)
         check_tensor(log_det, name=f"AffineCoupling.forward(x)[1] (log_det, one per example), x of shape "
@@ -129,7 +138,7 @@ def test_AffineCoupling_invertible(impl, device, rng, kind, dtype):
     layer = impl.AffineCoupling(mask, scale_net, shift_net)
     tol = INVERSE_TOL[dtype]
     with torch.no_grad():
-        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        y, _ = run_forward(layer, x, describe(kind, mask, x), mask)
         assert_close(layer.inverse(y), as_numpy(x), what="AffineCoupling: inverse(forward(x)[0]) should return x",
                      inputs=describe(kind, mask, x), rtol=0, atol=tol)
         y = torch.as_tensor(rng.normal(size=tuple(x.shape)), dtype=dtype, device=device)
@@ -147,7 +156,7 @@ def test_AffineCoupling_masked_coordinates_unchanged(impl, device, rng, kind, dt
     layer = impl.AffineCoupling(mask, scale_net, shift_net)
     keep = mask.bool().expand_as(x)
     with torch.no_grad():
-        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        y, _ = run_forward(layer, x, describe(kind, mask, x), mask)
         x_back = layer.inverse(x)
     for name, out in (("forward(x)[0]", y), ("inverse(x)", x_back)):
         check_tensor(out, name=f"AffineCoupling.{name}", shape=x.shape, dtype=dtype, device=device)
@@ -185,7 +194,7 @@ def test_AffineCoupling_log_det_matches_autograd_jacobian(impl, device, rng, kin
     mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
     inputs = describe(kind, mask, x)
     layer = impl.AffineCoupling(mask, scale_net, shift_net)
-    _, log_det = run_forward(layer, x, inputs)
+    _, log_det = run_forward(layer, x, inputs, mask)
     check_tensor(log_det, name="AffineCoupling.forward(x)[1] (log_det)", shape=(x.shape[0],), dtype=torch.float64,
                  device=device)
     jac = example_jacobians(layer, x)
@@ -254,6 +263,10 @@ def one_torch_thread():
 def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
     """log p(x) = log N(f(x); 0, I) + sum of the layers' log_det integrates to 1 over R^2."""
     layers = _flow_2d(impl, device)
+    probe = torch.tensor([[0.5, -1.0], [2.0, 0.3]], dtype=torch.float64, device=device)
+    with torch.no_grad():
+        run_forward(layers[0], probe, "The first layer of the 2-D flow (mask [1, 0]) on two points.",
+                    torch.tensor([1.0, 0.0], dtype=torch.float64, device=device))
     half_width = 30.0  # the reference's density puts less than 1e-14 of its mass outside the box
     inputs = (f"Inputs: a flow of 3 couplings on R^2 (masks [1, 0], [0, 1], [1, 0], the checks' random tanh "
               f"networks), base N(0, I), float64; integrated over [-{half_width:g}, {half_width:g}]^2 "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor
+from verify.assertions import as_numpy, assert_close, check_tensor, within
 from verify.models import MLPDecoder, MLPEncoder, Recorder
 from verify.stats import ALPHA_CHECK, assert_independent_standard_pairs_by_dkwm, assert_true_cdf_equal_by_dkwm
 from verify.contract import grades
@@ -34,30 +34,60 @@ def _outputs(out, name):
 
 
 def _latents_by_example(dec, batch, name):
-    """Recorded latents as (samples, batch, D); the decoder must see them as (..., B, D)."""
+    """Recorded latents as (samples, batch, D), in the order decoded: calls of shape (..., B, D), or one
+    call per example (a Python loop over the batch), (1, D) or (D,) each."""
     rows = []
     for z in dec.inputs:
-        if z.dim() < 2 or tuple(z.shape[-2:]) != (batch, Z_DIM):
+        if z.shape[-1] != Z_DIM:
             raise AssertionError(
                 f"{name}: the decoder was called with latents of shape {tuple(z.shape)}; expected (..., {batch}, {Z_DIM}) "
-                "for a batch of {batch} examples with a {Z_DIM}-dim latent"
+                f"for a batch of {batch} examples with a {Z_DIM}-dim latent (or one example at a time)"
             )
-        rows.append(z.reshape(-1, batch, Z_DIM))
+        rows.append(z.reshape(-1, Z_DIM))
     if not rows:
         raise AssertionError(f"{name}: the decoder was never called")
-    return as_numpy(torch.cat(rows))
+    flat = torch.cat(rows)
+    if flat.shape[0] % batch:
+        raise AssertionError(f"{name}: the decoder received {flat.shape[0]} latents for a batch of {batch} examples; "
+                             "expected one sample (or a fixed number of samples) per example")
+    return as_numpy(flat.reshape(-1, batch, Z_DIM))
+
+
+def _replayed_rec(dec, x, device, name="negative_elbo_bound"):
+    """-mean_b log p(x_b | z_b) over the latents the decoder received, and per call (a student may
+    decode twice: the bound's sample and rec's)."""
+    batch = x.shape[0]
+    z = _latents_by_example(dec, batch, name)  # (S, B, D)
+    logits = as_numpy(dec.decoder(torch.as_tensor(z, device=device)))
+    log_px_z = oracles.log_bernoulli_with_logits(as_numpy(x)[None], logits)  # (S, B)
+    return -log_px_z.mean(), [float(-r.mean()) for r in log_px_z], log_px_z
 
 
 def test_negative_elbo_bound_returns_batch_mean_scalars(impl, device, rng):
+    """Three 0-dim tensors, each finite and depending on the batch."""
     x, enc, dec = _setup(device, rng, 6)
-    _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
+    first = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
+    other = _outputs(impl.negative_elbo_bound(1 - x, enc, dec), "negative_elbo_bound")
+    for label, a, b in zip(("nelbo", "kl", "rec"), first, other):
+        if not np.isfinite(float(a)) or float(a) == float(b):
+            raise AssertionError(
+                f"negative_elbo_bound: {label} = {float(a):.10g} on one batch and {float(b):.10g} on another: it does "
+                "not respond to its input (a placeholder such as `return 0, 0, 0` is not an implementation)")
 
 
-def test_negative_elbo_bound_nelbo_is_kl_plus_rec(impl, device, rng):
+def test_negative_elbo_bound_nelbo_by_replay(impl, device, rng):
+    """nelbo = mean_b KL(q(z|x_b) || p) - mean_b log p(x_b|z_b) for the latents the decoder received
+    (judged on its own: a wrong kl or rec output does not fail it)."""
     x, enc, dec = _setup(device, rng, 6)
-    nelbo, kl, rec = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
-    assert_close(nelbo, float(kl) + float(rec), what="negative_elbo_bound: nelbo = kl + rec",
-                 inputs=f"Observed kl = {float(kl):.10g}, rec = {float(rec):.10g}", rtol=1e-12, atol=1e-12)
+    nelbo, _, _ = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
+    m, v = (as_numpy(t) for t in enc(x))
+    kl = oracles.kl_normal(m, v, 0.0, 1.0).mean()
+    rec, per_call, _ = _replayed_rec(dec, x, device)
+    options = [kl + rec] + [kl + r for r in per_call]
+    best = min(options, key=lambda o: abs(o - float(nelbo)))
+    assert_close(nelbo, best, what="negative_elbo_bound: nelbo = mean_b KL(q(z|x_b) || p(z)) + mean_b -log p(x_b|z_b) "
+                 "for the decoded samples z_b", inputs=f"Analytic KL {kl:.10g}, replayed rec {rec:.10g}",
+                 rtol=1e-10, atol=1e-12)
 
 
 def test_negative_elbo_bound_kl_is_analytic_batch_mean(impl, device, rng):
@@ -74,12 +104,13 @@ def test_negative_elbo_bound_rec_by_replay(impl, device, rng):
     """rec = -mean_b log p(x_b | z_b) for the latents the decoder actually received."""
     x, enc, dec = _setup(device, rng, 6)
     _, _, rec = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
-    z = _latents_by_example(dec, 6, "negative_elbo_bound")  # (S, B, D)
-    logits = as_numpy(dec.decoder(torch.as_tensor(z, device=device)))
-    log_px_z = oracles.log_bernoulli_with_logits(as_numpy(x)[None], logits)  # (S, B)
-    assert_close(rec, -log_px_z.mean(),
+    expected, per_call, log_px_z = _replayed_rec(dec, x, device)
+    best = min([expected] + per_call, key=lambda o: abs(o - float(rec)))
+    hint = (" rec has the sign of the log-likelihood: it is a loss, -log p(x|z)." if within(-float(rec), expected)
+            else "")
+    assert_close(rec, best,
                  what="negative_elbo_bound: rec = -mean_b log p(x_b|z_b), summed over pixels, for the decoded "
-                 "samples z_b", inputs=f"Per-example -log p(x|z): {np.round(-log_px_z.mean(0), 6).tolist()}",
+                 "samples z_b", inputs=f"Per-example -log p(x|z): {np.round(-log_px_z.mean(0), 6).tolist()}.{hint}",
                  rtol=1e-10, atol=1e-12)
 
 
@@ -89,10 +120,12 @@ def test_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
     the batch (DKW; alpha/2 for the distribution, alpha/2 for the pairs (b, b + B/2)).
 
     False-failure rate: 1e-6 (5e-7 each). Power, each with probability at least 1 - 1e-6: detects a
-    sup-CDF error of 0.022 in the 60,000 standardized latents (e.g. a standard deviation 9.6% off),
-    shared noise always, and a correlation of 0.23 between the latents of examples b and b + B/2.
+    sup-CDF error of 0.045 in the 15,000 standardized latents (e.g. a standard deviation 20% off),
+    shared noise always, and a correlation of 0.41 between the latents of examples b and b + B/2
+    (5000 examples: a per-example loop finishes in seconds, sandboxed too; the sampler's own checks
+    have the finer power, and decoding the mean instead of a sample is caught at any size).
     """
-    batch = 20000
+    batch = 5000  # a per-example loop makes 2 network calls an example, each crossing the sandbox
     x, enc, dec = _setup(device, rng, batch)
     impl.negative_elbo_bound(x, enc, dec)
     z = _latents_by_example(dec, batch, "negative_elbo_bound")
@@ -105,11 +138,18 @@ def test_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
 
 
 def test_negative_elbo_bound_float32(impl, device, rng):
+    """float32 networks and data give float32 outputs, with the values of the float64 replay (to float32 precision)."""
     x, enc, dec = _setup(device, rng, 4)
     enc32 = lambda t: tuple(a.float() for a in enc(t.double()))  # noqa: E731
-    dec32 = lambda z: dec.decoder(z.double()).float()  # noqa: E731
+    dec32 = lambda z: dec(z.double()).float()  # noqa: E731
     enc32.z_dim = Z_DIM
     out = impl.negative_elbo_bound(x.float(), enc32, dec32)
     for label, t in zip(("nelbo", "kl", "rec"), _outputs(out, "negative_elbo_bound")):
         check_tensor(t, name=f"negative_elbo_bound on float32 data: {label}", shape=(), dtype=torch.float32,
                      device=device.type)
+    m, v = (as_numpy(t.float()) for t in enc(x))
+    kl = oracles.kl_normal(m, v, 0.0, 1.0).mean()
+    rec, per_call, _ = _replayed_rec(dec, x, device)
+    best = min([kl + rec] + [kl + r for r in per_call], key=lambda o: abs(o - float(out[0])))
+    assert_close(out[0], best, what="negative_elbo_bound on float32 data: nelbo vs the float64 replay",
+                 rtol=1e-5, atol=1e-5, ops=64)

@@ -18,7 +18,7 @@ import torch
 from scipy.special import logsumexp
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor
+from verify.assertions import as_numpy, assert_close, check_tensor, within
 from verify.models import BoundedModel, ConjugateModel, MLPDecoder, MLPEncoder, Recorder
 from verify.stats import (
     ALPHA_CHECK,
@@ -27,7 +27,6 @@ from verify.stats import (
     assert_true_mean_at_least_by_hoeffding,
     assert_true_mean_at_most_by_hoeffding,
     assert_true_mean_equal_by_hoeffding,
-    assert_two_sample_means_equal_by_hoeffding,
     assert_two_sample_means_ordered_by_hoeffding,
 )
 from verify.contract import grades
@@ -35,6 +34,9 @@ from verify.contract import grades
 pytestmark = grades('negative_iwae_bound')
 
 X_DIM, Z_DIM = 6, 2
+# examples per mean in the statistical checks: a per-example Python loop over them, calling the networks
+# once an example, finishes far within the check time limit (docs/statistics.md states the power)
+N_EXAMPLES = 2000
 
 
 def _outputs(out, name="negative_iwae_bound"):
@@ -55,31 +57,100 @@ def _single_example(device, rng, logit_shift=0.0):
     return x, enc, dec
 
 
-def _replay(x, enc, dec, iw):
-    """Latents (iw, D) seen by the decoder and their log-weights, log p(x|z), log q(z|x), log p(z)."""
-    z = as_numpy(dec.latents(Z_DIM))
-    if z.shape[0] != iw:
-        raise AssertionError(
-            f"negative_iwae_bound(iw={iw}) on one example decoded {z.shape[0]} latents; expected {iw} fresh samples"
-        )
-    distinct = np.unique(z, axis=0).shape[0]
-    if distinct < iw:
-        raise AssertionError(
-            f"negative_iwae_bound(iw={iw}): only {distinct} distinct latents among the {iw} decoded; each of the iw "
-            "importance samples must be a fresh draw from q(z|x)"
-        )
-    m, v = (as_numpy(t)[0] for t in enc(x))
-    logits = as_numpy(dec.decoder(torch.as_tensor(z, device=x.device)))
-    log_px_z = oracles.log_bernoulli_with_logits(as_numpy(x), logits)
-    log_q, log_p = oracles.log_normal(z, m, v), oracles.log_normal(z, 0.0, 1.0)
-    return z, log_px_z + log_p - log_q, log_px_z, log_q, log_p, (m, v)
+class Replay:
+    """The latents one example's call decoded, split into the iw of the bound and any others.
+
+    The contract lets ``rec`` come from the bound's samples or from fresh ones (docs/CONTRACT.md), so
+    a call may decode more than iw latents. The bound's are the iw that reproduce the returned niwae:
+    all of them, the first or the last decoder calls (or rows) holding iw; else the first iw rows.
+    """
+
+    def __init__(self, x, enc, dec, iw, niwae=None):
+        self.iw = iw
+        calls = [as_numpy(z).reshape(-1, Z_DIM) for z in dec.inputs]
+        self.all = np.concatenate(calls) if calls else np.zeros((0, Z_DIM))
+        m, v = (as_numpy(t)[0] for t in enc(x))
+        self.m, self.v = m, v
+        logits = as_numpy(dec.decoder(torch.as_tensor(self.all, device=x.device)))
+        self.log_px_z_all = oracles.log_bernoulli_with_logits(as_numpy(x), logits) if len(self.all) else np.zeros(0)
+        self.log_w_all = self.log_px_z_all + oracles.log_normal(self.all, 0.0, 1.0) - oracles.log_normal(self.all, m, v)
+        self.candidates = self._candidates([len(c) for c in calls])
+        self.bound = self._identify(niwae)
+
+    def _candidates(self, sizes):
+        n, iw = len(self.all), self.iw
+        ends = np.cumsum([0] + sizes)
+        found = [np.arange(n)] if n == iw else []
+        found += [np.arange(0, e) for e in ends if e == iw] + [np.arange(s, n) for s in ends if n - s == iw]
+        found += [np.arange(iw), np.arange(n - iw, n)] if n > iw else []
+        return found
+
+    def niwae_of(self, rows):
+        return -(logsumexp(self.log_w_all[rows]) - math.log(len(rows)))
+
+    def _identify(self, niwae):
+        if niwae is not None:
+            for rows in self.candidates:
+                if within(niwae, self.niwae_of(rows)):
+                    return rows
+        return self.candidates[0] if self.candidates else None
+
+    def require_bound(self):
+        """The bound's rows, after checking there are iw distinct fresh latents."""
+        n, iw = len(self.all), self.iw
+        if self.bound is None:
+            raise AssertionError(f"negative_iwae_bound(iw={iw}) on one example decoded {n} latents; expected iw = {iw} "
+                                 "fresh samples (and, at most, extra fresh samples for rec)")
+        distinct = np.unique(self.all[self.bound], axis=0).shape[0]
+        if distinct < iw:
+            raise AssertionError(
+                f"negative_iwae_bound(iw={iw}): only {distinct} distinct latents among the {iw} decoded; each of the "
+                "iw importance samples must be a fresh draw from q(z|x)")
+        return self.bound
+
+    def rec_options(self):
+        """-mean log p(x|z) over the bound's samples, over the other (fresh) ones, over all."""
+        rest = np.setdiff1d(np.arange(len(self.all)), self.bound if self.bound is not None else [])
+        groups = [g for g in (self.bound, rest, np.arange(len(self.all))) if g is not None and len(g)]
+        return [float(-self.log_px_z_all[g].mean()) for g in groups]
+
+    def kl_options(self):
+        """The analytic KL(q || p), and its Monte Carlo estimates from the decoded samples."""
+        log_q, log_p = oracles.log_normal(self.all, self.m, self.v), oracles.log_normal(self.all, 0.0, 1.0)
+        rest = np.setdiff1d(np.arange(len(self.all)), self.bound if self.bound is not None else [])
+        groups = [g for g in (self.bound, rest, np.arange(len(self.all))) if g is not None and len(g)]
+        return [float(oracles.kl_normal(self.m, self.v, 0.0, 1.0))] + [float(np.mean(log_q[g] - log_p[g])) for g in groups]
+
+
+def _responds(outputs, others, name):
+    """Each output differs between two different inputs: a constant placeholder is not an implementation."""
+    for label, a, b in zip(("niwae", "kl", "rec") if len(outputs) == 3 else ("nelbo", "kl", "rec"), outputs, others):
+        if not np.isfinite(float(a)) or float(a) == float(b):
+            raise AssertionError(
+                f"{name}: {label} = {float(a):.10g} on one batch and {float(b):.10g} on another: it does not respond to "
+                "its input (a placeholder such as `return 0, 0, 0` is not an implementation)")
 
 
 def test_negative_iwae_bound_returns_batch_mean_scalars(impl, device, rng):
+    """Three 0-dim tensors, each finite and depending on the batch."""
     enc = MLPEncoder(X_DIM, Z_DIM, seed=20, device=device)
     dec = MLPDecoder(Z_DIM, X_DIM, seed=21, device=device)
     x = torch.as_tensor((rng.uniform(size=(4, X_DIM)) < 0.5).astype(float), device=device)
-    _outputs(impl.negative_iwae_bound(x, enc, dec, 5))
+    first = _outputs(impl.negative_iwae_bound(x, enc, dec, 5))
+    _responds(first, _outputs(impl.negative_iwae_bound(1 - x, enc, dec, 5)), "negative_iwae_bound")
+
+
+def _exact_hint(observed_bound, log_px, iw):
+    """What the observed bound says, only where the observation matches the explanation."""
+    mean, top = float(log_px.mean()), float(log_px.max())
+    if iw > 1 and mean < observed_bound <= top:
+        return (" The bound is above mean_b log p(x_b) but not above max_b log p(x_b): what weights grouped across "
+                "examples give, by Jensen (this batch is heterogeneous).")
+    if observed_bound > top:
+        return (f" The bound is above every example's log p(x_b) (max {top:.6g}): the weights are not p(x_b); a term "
+                "of the log-weight (log p(x|z), log p(z), -log q(z|x)) or the -log iw is off.")
+    return (" The bound is below mean_b log p(x_b): with q the exact posterior every weight is p(x_b), so a term of "
+            "the log-weight (log p(x|z), log p(z) or -log q(z|x)) or the normalization is off.")
 
 
 @pytest.mark.parametrize("iw", [1, 2, 7, 50], ids=lambda k: f"iw{k}")
@@ -89,43 +160,78 @@ def test_negative_iwae_bound_exact_when_q_is_posterior(impl, device, iw):
     niwae, _, _ = _outputs(impl.negative_iwae_bound(model.x, model.encoder, model.decoder, iw))
     assert_close(
         niwae, -model.log_px.mean(), what=f"negative_iwae_bound(iw={iw}) with q equal to the exact posterior",
-        inputs=f"Every importance weight of example b equals p(x_b); log p(x_b) = {np.round(model.log_px, 6).tolist()} "
-        "(a heterogeneous batch: weights grouped across examples give a larger value, by Jensen).",
+        inputs=f"Every importance weight of example b equals p(x_b); log p(x_b) = {np.round(model.log_px, 6).tolist()}."
+        + _exact_hint(-float(niwae), model.log_px, iw),
         rtol=1e-9, atol=1e-9,
     )
 
 
-@pytest.mark.parametrize("iw, logit_shift", [(1, 0.0), (5, 0.0), (50, 0.0), (50, -2500.0)],
-                         ids=["iw1", "iw5", "iw50", "iw50-logweights-near-minus-1e4"])
-def test_negative_iwae_bound_matches_replayed_weights(impl, device, rng, iw, logit_shift):
-    """niwae = -(logsumexp_i log w_i - log iw), rec = -mean_i log p(x|z_i), kl analytic or the Monte Carlo
-    mean of log q - log p over the same samples, all recomputed from the decoded latents."""
+def _replay_case(impl, device, rng, iw, logit_shift=0.0):
     x, enc, dec = _single_example(device, rng, logit_shift)
     niwae, kl, rec = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
-    z, log_w, log_px_z, log_q, log_p, (m, v) = _replay(x, enc, dec, iw)
-    inputs = f"One example, iw = {iw}; replayed log-weights {np.round(log_w, 4).tolist()[:6]}..."
-    assert_close(niwae, -(logsumexp(log_w) - math.log(iw)),
+    return (niwae, kl, rec), Replay(x, enc, dec, iw, float(niwae))
+
+
+def _assert_bound_replayed(niwae, replay):
+    iw = replay.iw
+    rows = replay.require_bound()
+    log_w = replay.log_w_all[rows]
+    assert_close(niwae, replay.niwae_of(rows),
                  what=f"negative_iwae_bound(iw={iw}): niwae = -log (1/iw) sum_i w_i over the decoded samples",
-                 inputs=inputs, rtol=1e-10, atol=1e-9)
-    assert_close(rec, -log_px_z.mean(), what=f"negative_iwae_bound(iw={iw}): rec = -mean_i log p(x|z_i)", inputs=inputs,
+                 inputs=f"One example, iw = {iw}; replayed log-weights {np.round(log_w, 4).tolist()[:6]}...",
                  rtol=1e-10, atol=1e-9)
-    analytic, monte_carlo = oracles.kl_normal(m, v, 0.0, 1.0), float(np.mean(log_q - log_p))
-    if not (np.isclose(float(kl), analytic, rtol=1e-10, atol=1e-10)
-            or np.isclose(float(kl), monte_carlo, rtol=1e-10, atol=1e-10)):
-        raise AssertionError(
-            f"negative_iwae_bound(iw={iw}): kl = {float(kl):.10g} is neither the analytic KL(q || p) = {analytic:.10g} "
-            f"nor its Monte Carlo estimate from the same samples, mean_i log q(z_i|x) - log p(z_i) = {monte_carlo:.10g}"
-        )
+
+
+@pytest.mark.parametrize("iw", [1, 5, 50], ids=lambda k: f"iw{k}")
+def test_negative_iwae_bound_niwae_matches_replayed_weights(impl, device, rng, iw):
+    """niwae = -(logsumexp_i log w_i - log iw), recomputed from the iw decoded latents of the bound."""
+    (niwae, _, _), replay = _replay_case(impl, device, rng, iw)
+    _assert_bound_replayed(niwae, replay)
+
+
+def test_negative_iwae_bound_stable_for_log_weights_near_minus_1e4(impl, device, rng):
+    """Log-weights near -1e4 (every exp underflows): niwae must still be the replayed value, finite."""
+    (niwae, _, _), replay = _replay_case(impl, device, rng, 50, logit_shift=-2500.0)
+    _assert_bound_replayed(niwae, replay)
+
+
+SECONDARY = {  # output: (its index, what it may be, its accepted values from a Replay)
+    "kl": (1, "the analytic KL(q || p), or its Monte Carlo estimate mean_i log q(z_i|x) - log p(z_i) from the decoded "
+              "samples", Replay.kl_options),
+    "rec": (2, "-mean_i log p(x|z_i) over the decoded samples: the bound's, or fresh ones (a reconstruction loss: "
+               "minus the log-likelihood)", Replay.rec_options),
+}
+
+
+def _assert_secondary_output(impl, device, rng, iw, label):
+    """Output ``label`` (kl or rec) is one of the values the contract allows for it, judged on its own."""
+    index, meaning, accepted = SECONDARY[label]
+    out, replay = _replay_case(impl, device, rng, iw)
+    options = accepted(replay)
+    if not any(within(out[index], o) for o in options):
+        raise AssertionError(f"negative_iwae_bound(iw={iw}): {label} = {float(out[index]):.10g} is not {meaning}: "
+                             f"{', '.join(f'{o:.10g}' for o in options)}")
+
+
+@pytest.mark.parametrize("iw", [1, 5, 50], ids=lambda k: f"iw{k}")
+def test_negative_iwae_bound_rec_matches_replay(impl, device, rng, iw):
+    """rec = -mean_i log p(x|z_i) over the bound's samples, or over fresh samples of q (docs/CONTRACT.md)."""
+    _assert_secondary_output(impl, device, rng, iw, "rec")
+
+
+@pytest.mark.parametrize("iw", [1, 5, 50], ids=lambda k: f"iw{k}")
+def test_negative_iwae_bound_kl_matches_replay(impl, device, rng, iw):
+    """kl = the analytic KL(q || p), or its Monte Carlo estimate mean_i log q(z_i|x) - log p(z_i) from the samples."""
+    _assert_secondary_output(impl, device, rng, iw, "kl")
 
 
 @pytest.mark.parametrize("iw", [5, 50], ids=lambda k: f"iw{k}")
 def test_negative_iwae_bound_leave_one_out_inequality(impl, device, rng, iw):
     """Burda et al.: on every draw, L_k >= mean_j L_{k-1}(all samples but j), by concavity of log."""
-    x, enc, dec = _single_example(device, rng)
-    niwae, _, _ = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
-    _, log_w, *_ = _replay(x, enc, dec, iw)
+    (niwae, _, _), replay = _replay_case(impl, device, rng, iw)
+    log_w = replay.log_w_all[replay.require_bound()]
     loo = np.mean([logsumexp(np.delete(log_w, j)) - math.log(iw - 1) for j in range(iw)])
-    if -float(niwae) < loo - 1e-9 * max(1.0, abs(loo)):
+    if -float(niwae) < loo and not within(-float(niwae), loo):
         raise AssertionError(
             f"negative_iwae_bound(iw={iw}): L_{iw} = {-float(niwae):.10g} is below the mean of its leave-one-out bounds "
             f"L_{iw - 1} = {loo:.10g} computed from the same decoded samples; a log-mean-exp of the weights is never "
@@ -143,15 +249,21 @@ def test_negative_iwae_bound_samples_from_q(impl, device, rng):
     """
     iw = 40000
     x, enc, dec = _single_example(device, rng)
-    impl.negative_iwae_bound(x, enc, dec, iw)
+    niwae, _, _ = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
     z = as_numpy(dec.latents(Z_DIM))
-    if z.shape[0] != iw:
+    if z.shape[0] < iw:
         raise AssertionError(f"negative_iwae_bound(iw={iw}) on one example decoded {z.shape[0]} latents, not {iw}")
-    m, v = (as_numpy(t)[0] for t in enc(x))
+    replay = Replay(x, enc, dec, iw, float(niwae))
+    lo, hi = -float(np.max(replay.log_w_all)), -float(np.min(replay.log_w_all))
+    if not (lo <= float(niwae) <= hi or within(niwae, lo) or within(niwae, hi)):
+        raise AssertionError(f"negative_iwae_bound(iw={iw}): niwae = {float(niwae):.10g} is outside [{lo:.6g}, {hi:.6g}], "
+                             "the range of -log w over the decoded samples, where -log mean_i w_i always lies")
+    m, v = replay.m, replay.v
     eps = (z - m) / np.sqrt(v)
+    half = len(eps) // 2
     what = f"negative_iwae_bound(iw={iw}): decoded latents standardized by q(z|x)"
-    assert_true_cdf_equal_by_dkwm(eps, false_fail_rate=ALPHA_CHECK / 2, what=what)
-    assert_independent_standard_pairs_by_dkwm(eps[: iw // 2], eps[iw // 2 :], false_fail_rate=ALPHA_CHECK / 2,
+    assert_true_cdf_equal_by_dkwm(eps[:iw], false_fail_rate=ALPHA_CHECK / 2, what=what)
+    assert_independent_standard_pairs_by_dkwm(eps[:half], eps[half: 2 * half], false_fail_rate=ALPHA_CHECK / 2,
                                               what=what + ", samples i and i + iw/2")
 
 
@@ -165,13 +277,14 @@ def _mean_bounds(impl, model, ks, n):
 def test_negative_iwae_bound_ordering_in_expectation(impl, device):
     """E L_1 <= E L_5 <= E L_50 <= E L_150 <= log p(x) (log p(x) by quadrature).
 
-    Every L_k lies in an interval of length R = 12 (BoundedModel); n = 20000 examples per mean;
-    one-sided Hoeffding, on the differences of two means (length 2R) for the ordering.
+    Every L_k lies in an interval of length R = 12 (BoundedModel); n = 2000 examples per mean (a
+    per-example Python loop finishes in seconds); one-sided Hoeffding, on the differences of two
+    means (length 2R) for the ordering.
     False-failure rate: 1e-6 (2.5e-7 per comparison). Power, each with probability at least
-    1 - 1e-6: detects E L_k above E L_k' (k < k') by 0.91 nats, and E L_150 above log p(x) by
-    0.46 nats.
+    1 - 1e-6: detects E L_k above E L_k' (k < k') by 2.9 nats, and E L_150 above log p(x) by
+    1.4 nats (a missing -log iw puts it log 150 = 5.0 nats above).
     """
-    model, n, ks = BoundedModel(device=device), 20000, (1, 5, 50, 150)
+    model, n, ks = BoundedModel(device=device), N_EXAMPLES, (1, 5, 50, 150)
     means = _mean_bounds(impl, model, ks, n)
     a = ALPHA_CHECK / 4
     shown = ", ".join(f"L_{k} = {means[k]:.4f}" for k in ks) + f", log p(x) = {model.log_px:.4f} (quadrature)"
@@ -191,12 +304,13 @@ def test_negative_iwae_bound_ordering_in_expectation(impl, device):
 def test_negative_iwae_bound_converges_towards_log_px(impl, device):
     """E L_1 is computed exactly (quadrature); E L_k >= E L_2 for k >= 2 (Burda et al.), with E L_2 by
     quadrature far above E L_1 here. Two-sided Hoeffding for L_1 and one-sided for L_50, L_200, each at
-    a = ALPHA_CHECK / 3 (range R = 12, n = 10000).
+    a = ALPHA_CHECK / 3 (range R = 12, n = 2000).
 
     False-failure rate: 1e-6 (3.3e-7 per comparison). Power, each with probability at least 1 - 1e-6:
-    detects a bias of 0.65 nats in the mean of L_1, and E L_50 or E L_200 below E L_2 by 0.64 nats.
+    detects a bias of 1.5 nats in the mean of L_1, and E L_50 or E L_200 below E L_2 by 1.4 nats (the
+    mean of the log-weights stays at E L_1, 1.5 nats below E L_2).
     """
-    model, n = BoundedModel(device=device), 10000
+    model, n = BoundedModel(device=device), N_EXAMPLES
     means = _mean_bounds(impl, model, (1, 50, 200), n)
     a = ALPHA_CHECK / 3
     shown = (f"Observed L_1 = {means[1]:.4f}, L_50 = {means[50]:.4f}, L_200 = {means[200]:.4f}; exact E L_1 = "
@@ -212,20 +326,22 @@ def test_negative_iwae_bound_converges_towards_log_px(impl, device):
                     f"reused for all iw, stays at E L_1). {shown}")
 
 
-@grades('negative_iwae_bound', 'negative_elbo_bound')
 @pytest.mark.stochastic
-def test_negative_iwae_bound_iw1_matches_negative_elbo_bound_in_mean(impl, device):
+def test_negative_iwae_bound_iw1_mean_equals_elbo_expectation(impl, device):
     """L_1 and -nelbo share their expectation (not their distribution: CLARIFICATIONS.md). Here q = p(z),
-    so both lie in [-12, 0]; two-sided Hoeffding on the difference of the two means, n = 20000 each.
+    so KL = 0 and both equal E_q log p(x|z), computed by quadrature; every L_1 lies in an interval of
+    length R = 12. Two-sided Hoeffding on the mean of L_1 over n examples. (The bound is judged on its
+    own: the submission's negative_elbo_bound has its own checks.)
 
-    False-failure rate: 1e-6. Power: detects expectations 0.9 nats apart with probability at least
-    1 - 1e-6.
+    False-failure rate: 1e-6. Power: detects a bias of 1.4 nats with probability at least 1 - 1e-6.
     """
-    model, n = BoundedModel(device=device), 20000
-    x = model.x(n)
-    l1 = -float(_outputs(impl.negative_iwae_bound(x, model.encoder, model.decoder, 1))[0])
-    elbo = -float(_outputs(impl.negative_elbo_bound(x, model.encoder, model.decoder), "negative_elbo_bound")[0])
-    assert_two_sample_means_equal_by_hoeffding(
-        l1, elbo, n=n, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
-        what=f"negative_iwae_bound(iw=1) and negative_elbo_bound: equal means over {n} examples",
-        details=f"L_1 = {l1:.4f}, ELBO = {elbo:.4f}, exact E L_1 = {model.expected_l1:.4f}")
+    model, n = BoundedModel(device=device), N_EXAMPLES
+    l1 = -float(_outputs(impl.negative_iwae_bound(model.x(n), model.encoder, model.decoder, 1))[0])
+    lo, hi = model.log_weight_interval
+    if not lo <= l1 <= hi:
+        raise AssertionError(f"negative_iwae_bound(iw=1): mean L_1 = {l1:.6g} over {n} examples is outside "
+                             f"[{lo:.4f}, {hi:.4f}], the interval holding every log-weight of this model")
+    assert_true_mean_equal_by_hoeffding(
+        l1, expected=model.expected_l1, n=n, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
+        what=f"negative_iwae_bound(iw=1): mean over {n} examples vs E[-nelbo] = E_q log p(x|z) = "
+             f"{model.expected_l1:.4f}", details=f"L_1 = {l1:.4f}; with iw = 1 the bound is the ELBO in expectation")

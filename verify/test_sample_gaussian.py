@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.assertions import as_numpy, assert_close, check_tensor
+from verify.assertions import as_numpy, assert_close, check_tensor, fmt
 from verify.stats import ALPHA_CHECK, assert_independent_standard_pairs_by_dkwm, assert_true_cdf_equal_by_dkwm
 from verify.contract import grades
 
@@ -23,6 +23,12 @@ def test_sample_gaussian_preserves_shape_dtype_device(impl, device, rng, dtype, 
     z = impl.sample_gaussian(m, v)
     check_tensor(z, name=f"sample_gaussian(m, v) with m, v of shape {shape} and dtype {dtype}", shape=shape,
                  dtype=dtype, device=device.type)
+    m, v = torch.full_like(m, 100.0), torch.full_like(v, 0.01)
+    eps = as_numpy((impl.sample_gaussian(m, v) - m) / v.sqrt())
+    if not np.all(np.isfinite(eps)) or np.abs(eps).max() > 8 or np.all(eps == eps.ravel()[0]):
+        raise AssertionError(f"sample_gaussian(m = 100, v = 0.01) of shape {shape}: the standardized draws "
+                             f"(z - m)/sqrt(v) are {fmt(eps)}: not draws of N(m, v) (N(0, 1) noise stays within 8 with "
+                             "probability 1 - 1e-12, and varies; a placeholder returning m or a constant is no sample)")
 
 
 def test_sample_gaussian_reparameterized_gradients(impl, device, rng):

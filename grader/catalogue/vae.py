@@ -77,6 +77,12 @@ def log_normal_missing_log_variance(x, m, v):
     return -0.5 * (LOG_2PI + (x - m) ** 2 / v).sum(-1)
 
 
+@bug("log_normal", "adding +1/2 log v instead of subtracting it", fix="log N(x; m, v) = -1/2 (log 2 pi + log v + "
+     "(x - m)^2 / v), summed over the last dimension")
+def log_normal_log_variance_sign_flipped(x, m, v):
+    return -0.5 * (LOG_2PI - torch.log(v) + (x - m) ** 2 / v).sum(-1)
+
+
 @bug("log_normal", "flipping the sign of the log density")
 def log_normal_sign_flipped(x, m, v):
     return 0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).sum(-1)
@@ -220,13 +226,23 @@ def elbo_rec_wrong_sign(x, encoder, decoder):
     return _nelbo(_kl_to_prior(m, v).mean(), log_bernoulli_with_logits(x, logits).mean())
 
 
-@bug("negative_elbo_bound", "summing the KL over the batch instead of averaging it")
+@bug("negative_elbo_bound", "reporting rec with the wrong sign while nelbo is right: rec = E_q log p(x|z), "
+     "nelbo = kl - rec", fix="return rec = -log_bernoulli_with_logits(x, logits).mean(), a loss, and nelbo = kl + rec")
+def elbo_rec_reported_negated(x, encoder, decoder):
+    m, v, logits = _encode_decode(x, encoder, decoder)
+    kl, log_lik = _kl_to_prior(m, v).mean(), log_bernoulli_with_logits(x, logits).mean()
+    return kl - log_lik, kl, log_lik
+
+
+@bug("negative_elbo_bound", "summing the KL over the batch instead of averaging it",
+     fix="kl = kl_normal(m, v, prior_m, prior_v).mean(): the outputs are batch means")
 def elbo_kl_summed_over_batch(x, encoder, decoder):
     m, v, logits = _encode_decode(x, encoder, decoder)
     return _nelbo(_kl_to_prior(m, v).sum(), -log_bernoulli_with_logits(x, logits).mean())
 
 
-@bug("negative_elbo_bound", "averaging the binary cross-entropy over pixels (F.binary_cross_entropy's default)")
+@bug("negative_elbo_bound", "averaging the binary cross-entropy over pixels (F.binary_cross_entropy's default)",
+     fix="rec = -log_bernoulli_with_logits(x, logits).mean(): a sum over the pixels, a mean over the batch")
 def elbo_bce_averaged_over_pixels(x, encoder, decoder):
     m, v, logits = _encode_decode(x, encoder, decoder)
     return _nelbo(_kl_to_prior(m, v).mean(), F.binary_cross_entropy_with_logits(logits, x))
@@ -279,7 +295,9 @@ def _weights(x, encoder, decoder, iw, prior=True, posterior=True):
 
 
 @bug("negative_iwae_bound", "duplicating the batch rep-major (x.repeat(iw, 1), as the CS236 duplicate does) and then "
-     "grouping with view(-1, iw), which mixes different examples' weights (the official CS236 grader accepts this)")
+     "grouping with view(-1, iw), which mixes different examples' weights (the official CS236 grader accepts this)",
+     fix="group each example's own iw weights: with rep-major duplicates, log_w.view(iw, -1) and log_mean_exp over "
+     "dim 0 (or lay the samples out as (B, iw) with x.unsqueeze(1).expand(-1, iw, -1))")
 def iwae_grouping_bug(x, encoder, decoder, iw):
     m, v = encoder(x)
     x_dup, m_dup, v_dup = (t.repeat(iw, *([1] * (t.dim() - 1))) for t in (x, m, v))
@@ -313,6 +331,16 @@ def iwae_sample_reused(x, encoder, decoder, iw):
     log_px_z = log_bernoulli_with_logits(x, decoder(z))
     log_w = log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v)
     return _iwae_from_log_w(log_w, log_px_z, m, v)
+
+
+@bug("negative_iwae_bound", "putting the batch-mean reconstruction loss rec (one scalar) into the log-weights in place of "
+     "each sample's log p(x|z_i)", fix="log_w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), with log p(x|z_i) per sample "
+     "and example (before any mean)")
+def iwae_scalar_rec_in_weights(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    rec = -log_px_z.mean()
+    log_w = log_w - log_px_z - rec
+    return -log_mean_exp(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), rec
 
 
 @bug("negative_iwae_bound", "taking the largest weight instead of the mean weight")
