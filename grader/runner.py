@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verify import DEFAULT_SEED, loader
+from grader.labels import unique_labels
 from grader.rubric import Rubric
 from sandbox.submission import _find_cs236_package as find_cs236_package
 
@@ -188,12 +189,7 @@ def discover(paths: list[str]) -> list[tuple[str, Path]]:
                     found.append((child.stem if child.is_file() else child.name, child))
         else:
             found.append((p.stem if p.suffix == ".py" else (p.name or str(p)), p))
-    labels, unique = {}, []
-    for label, p in found:  # two submissions with one name get distinct folders
-        n = labels.get(label, 0)
-        labels[label] = n + 1
-        unique.append((label if n == 0 else f"{label}-{n + 1}", p))
-    return unique
+    return list(zip(unique_labels([label for label, _ in found]), [p for _, p in found]))
 
 
 def _is_class_folder(p: Path) -> bool:
