@@ -30,8 +30,8 @@ from sandbox.errors import SandboxError
 
 LOG_TAIL = 600  # characters of the worker's log quoted when it ends
 RETAINED_CALLBACKS = 256  # callback graphs kept for the worker's ``callback_vjp`` requests
-CALLBACK_ELEMENTS = 1 << 20  # elements of all the tensors one callback may send the checks' networks
-RETAINED_ELEMENTS = 1 << 24  # elements of the inputs and outputs of the callback graphs kept, together
+CALLBACK_ELEMENTS = 1 << 23  # elements of all the tensors one callback may send the checks' networks (honest: 3M at most)
+RETAINED_ELEMENTS = 1 << 26  # elements of the inputs and outputs of the callback graphs kept, together
 WATCH_SECONDS = 0.25  # while it waits for the worker, the channel calls ``watch`` this often
 
 

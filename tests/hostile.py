@@ -371,15 +371,15 @@ _honest_elbo = negative_elbo_bound
 _hog_refused = []
 def negative_elbo_bound(x, encoder, decoder):
     if not _hog_refused:
-        big = torch.zeros((1 << 23) // x.shape[-1], x.shape[-1], dtype=x.dtype, requires_grad=True)
-        for _ in range(12):  # 12 x 64 MiB inputs, their graphs kept on the trusted side for a later VJP
+        big = torch.zeros((1 << 24) // x.shape[-1], x.shape[-1], dtype=x.dtype, requires_grad=True)
+        for _ in range(12):  # 12 x 128 MiB inputs, their graphs kept on the trusted side for a later VJP
             try:
                 encoder(big)
             except Exception as exc:
                 _hog_refused.append(str(exc))
                 break
         if not _hog_refused:
-            raise RuntimeError("escaped the sandbox: the checks' networks took 12 x 8M elements")
+            raise RuntimeError("escaped the sandbox: the checks' networks took 12 x 16M elements")
     return _honest_elbo(x, encoder, decoder)
 '''
 
