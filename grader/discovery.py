@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.labels import unique_labels
 from grader.outdir import is_report_folder
 from sandbox import forms
 
@@ -70,9 +71,5 @@ def discover(paths: list[str], mode: str = "auto") -> tuple[list[tuple[str, Path
 
 
 def _unique(found: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    labels, unique = {}, []
-    for label, p in found:  # two submissions with one name get distinct folders
-        n = labels.get(label, 0)
-        labels[label] = n + 1
-        unique.append((label if n == 0 else f"{label}-{n + 1}", p))
-    return unique
+    """Each submission under its own label (:func:`grader.labels.unique_labels`)."""
+    return list(zip(unique_labels([label for label, _ in found]), [p for _, p in found]))

@@ -5,21 +5,53 @@ Per submission (``OUT/<name>/``): ``results.json`` (Gradescope), ``junit.xml``, 
 ``histogram.png``. Student-facing text (Gradescope, feedback.md) never shows a hidden check's
 inputs or numbers. With a fixed seed every file is identical between runs apart from timing fields
 (``execution_time``, JUnit ``time``).
+
+Every text a report holds may come from a student (an exception's message, a written answer, a
+file name): it is written whatever it holds (:func:`clean`: lone surrogates, undecodable bytes and
+control characters are escaped), under a label that is unique and never a class report's name
+(:mod:`grader.labels`).
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import re
 import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
 from grader.feedback import feedback_md, gradescope  # student-facing: Gradescope's visibility rules
+from grader.labels import unique_labels
 from grader.rubric import Rubric
 from grader.runner import Check, Result
 
 LIKELY = "Likely cause: your output equals what you get by {teaches}."
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(value):
+    """``value`` with every string made writable in every format (UTF-8, XML 1.0, CSV, Markdown): a
+    lone surrogate (an undecodable byte) or a control character becomes its escape, ``\\udcff``,
+    ``\\x1b``. Lists, tuples, dicts and dataclasses are cleaned throughout; other values are kept."""
+    if isinstance(value, str):
+        return _UNWRITABLE.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"),
+                               value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean(v) for v in value)
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: clean(getattr(value, f.name)) for f in dataclasses.fields(value)
+                                             if f.init})
+    return value
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    text = clean(str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def junit(result: Result) -> ET.ElementTree:
@@ -58,7 +90,7 @@ def gradebook(results: list[Result], rubric: Rubric, path: Path):
         w = csv.writer(f)
         w.writerow(["student", *[g.name for g in rubric.groups], "total", "max_score"])
         for r in results:
-            w.writerow([r.label, *[f"{r.groups[g.name]['score']:g}" for g in rubric.groups], f"{r.score:g}",
+            w.writerow([_cell(r.label), *[f"{r.groups[g.name]['score']:g}" for g in rubric.groups], f"{r.score:g}",
                         f"{r.max_score:g}"])
 
 
@@ -93,7 +125,7 @@ def summary_md(s: dict) -> str:
     if s["most_frequent_causes"]:
         lines += ["", "## Most frequent diagnosed bugs", "", "| bug | checks |", "|---|---:|"]
         lines += [f"| `{name}` | {n} |" for name, n in s["most_frequent_causes"]]
-    return "\n".join(lines) + "\n"
+    return clean("\n".join(lines) + "\n")
 
 
 def histogram_figure(results: list[Result], rubric: Rubric):
@@ -126,18 +158,21 @@ def text(result: Result, detailed: bool) -> str:
     head = f"{result.label}: {result.score:g} / {result.max_score:g}  (" + ", ".join(
         f"{n} {g['score']:g}/{g['max_score']:g}" for n, g in result.groups.items()) + ")"
     if not detailed:
-        return head
+        return clean(head)
     out = [head]
     for c in result.failed():
         out.append(f"  FAILED {c.name}: {c.message.splitlines()[0] if c.message else ''}")
         if c.diagnosis:
             out.append(f"         {LIKELY.format(teaches=c.diagnosis['teaches'])}")
     out += [f"  note: {p.splitlines()[0]}" for p in result.problems]
-    return "\n".join(out)
+    return clean("\n".join(out))
 
 
 def write_all(results: list[Result], rubric: Rubric, out: Path, formats: tuple) -> list[Path]:
-    """Write the chosen formats under ``out``; returns the files written."""
+    """Write the chosen formats under ``out``; returns the files written. Every text is :func:`clean`
+    and every submission's folder is its own (:func:`grader.labels.unique_labels`)."""
+    labels = unique_labels([r.label for r in results])
+    results = [clean(dataclasses.replace(r, label=label)) for r, label in zip(results, labels)]
     out.mkdir(parents=True, exist_ok=True)
     written = []
 

@@ -28,6 +28,9 @@ from sandbox.errors import SandboxError
 
 LOG_TAIL = 600  # characters of the worker's log quoted when it ends
 RETAINED_CALLBACKS = 256  # callback graphs kept for the worker's ``callback_vjp`` requests
+CALLBACK_ELEMENTS = 1 << 23  # elements of all the tensors one callback may send the checks' networks (honest: 3M at most)
+RETAINED_ELEMENTS = 1 << 26  # elements of the inputs and outputs of the callback graphs kept, together
+WATCH_SECONDS = 0.25  # while it waits for the worker, the channel calls ``watch`` this often
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +95,8 @@ class Channel:
         self._fns: dict[int, object] = {}
         self._fn_ids: dict[int, int] = {}
         self._cb_calls: OrderedDict = OrderedDict()
+        self._retained = 0  # elements of the callback graphs kept
+        self.watch = None  # called while waiting (see WATCH_SECONDS); raises SandboxError to stop the worker
 
     def close(self):
         """Ask the worker to exit and close the socket (it may be gone already)."""
@@ -107,8 +112,13 @@ class Channel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            self.sock.settimeout(remaining)
-            b = self.sock.recv(min(n - got, 1 << 20))
+            self.sock.settimeout(min(remaining, WATCH_SECONDS))
+            try:
+                b = self.sock.recv(min(n - got, 1 << 20))
+            except TimeoutError:
+                if self.watch is not None:
+                    self.watch()
+                continue
             if not b:
                 raise EOFError
             chunks.append(b)
@@ -118,6 +128,8 @@ class Channel:
     def read(self, deadline: float, what: str, budget: str):
         """The next message, ``(header, buffers)``, by ``deadline`` (``monotonic`` time; ``budget``
         names the limit in the message if it passes), or :class:`SandboxError`."""
+        if self.watch is not None:
+            self.watch()
         try:
             return wire.read_message(functools.partial(self._recv_exact, deadline))
         except TimeoutError:
@@ -188,26 +200,38 @@ class Channel:
         try:
             if fn is None or not isinstance(payload, dict) or not isinstance(payload.get("args"), (tuple, list)):
                 raise ValueError("unknown network or malformed arguments")
+            ins, _ = wire.flatten(payload["args"])
+            size = sum(t.numel() for t in ins)
+            if size > CALLBACK_ELEMENTS:
+                raise ValueError(f"refused: the checks' networks take at most {CALLBACK_ELEMENTS} input elements "
+                                 f"in one call; this call sent {size}")
             grad = payload.get("grad") is True
             with torch.set_grad_enabled(grad):
                 out = fn(*payload["args"])
             reply = {"op": "ok", "payload": out}
-            ins, _ = wire.flatten(payload["args"])
             outs, _ = wire.flatten(out)
             if grad and any(t.requires_grad for t in outs):
-                cid = next(self._ids)
-                self._cb_calls[cid] = (ins, outs)
-                while len(self._cb_calls) > RETAINED_CALLBACKS:
-                    self._cb_calls.popitem(last=False)
-                reply["call"] = cid
+                reply["call"] = self._retain(ins, outs)
             self._send(reply)
         except Exception as exc:  # the student passed our network something it cannot take
             self._send({"op": "raised", "payload": f"{type(exc).__name__}: {exc}"})
 
+    def _retain(self, ins, outs) -> int:
+        """Keep a callback's graph for the worker's ``callback_vjp``: the latest ones, within
+        RETAINED_CALLBACKS graphs and RETAINED_ELEMENTS elements."""
+        cid = next(self._ids)
+        size = sum(t.numel() for t in (*ins, *outs))
+        self._cb_calls[cid] = (ins, outs, size)
+        self._retained += size
+        while len(self._cb_calls) > 1 and (len(self._cb_calls) > RETAINED_CALLBACKS
+                                           or self._retained > RETAINED_ELEMENTS):
+            self._retained -= self._cb_calls.popitem(last=False)[1][2]
+        return cid
+
     def _serve_callback_vjp(self, msg, bufs, device):
         grads = wire.decode(msg.get("payload"), bufs, device=device)
         try:
-            ins, outs = self._cb_calls[msg.get("call")]
+            ins, outs, _ = self._cb_calls[msg.get("call")]
             if not isinstance(grads, list) or len(grads) != len(outs):
                 raise ValueError("malformed gradients")
             for g, o in zip(grads, outs):

@@ -13,8 +13,13 @@ In order:
    on and the Python installation is unreadable to other users (e.g. a pyenv under ``/root``), so
    that it can still import from it: Landlock then decides what it reads;
 5. **parent death**: the worker is killed when the trusted process dies;
-6. **seccomp**: ``fork``, ``vfork``, ``execve`` and non-thread ``clone`` fail (threads still work), so the
-   worker cannot start processes at all.
+6. **seccomp**: ``fork``, ``vfork``, ``execve``, non-thread ``clone``, new sockets, IPC, memfds, io_uring,
+   namespaces and mounts fail (threads still work), so the worker cannot start processes at all and
+   keeps only the socketpair it was given.
+
+Before step 2, when started as root, the worker mounts a private, size-bounded tmpfs on its
+temporary folder (:func:`private_tmpfs`, in a mount namespace of its own): what it writes is bounded
+in bytes and files, and vanishes with it.
 
 Each step reports what it did; a step the kernel does not offer is skipped and reported, never
 silently assumed. Standard library only.
@@ -38,12 +43,33 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 _ARCH = platform.machine()
-_SYSCALLS = {  # name -> number, per architecture
-    "x86_64": {"landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
-               "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "clone3": 435},
-    "aarch64": {"landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
-                "clone": 220, "execve": 221, "execveat": 281, "clone3": 435},
-}.get(_ARCH, {})
+_LANDLOCK = {"landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446}
+# name: (x86_64, aarch64); None where the architecture has no such call
+_NUMBERS = {
+    "clone": (56, 220), "clone3": (435, 435), "fork": (57, None), "vfork": (58, None), "execve": (59, 221),
+    "execveat": (322, 281), "socket": (41, 198), "socketpair": (53, 199), "shmget": (29, 194), "shmat": (30, 196),
+    "semget": (64, 190), "msgget": (68, 186), "mq_open": (240, 180), "memfd_create": (319, 279),
+    "memfd_secret": (447, 447), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427), "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40),
+    "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51), "open_tree": (428, 428),
+    "move_mount": (429, 429), "fsopen": (430, 430), "fsmount": (432, 432), "mount_setattr": (442, 442),
+    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "bpf": (321, 280),
+    "perf_event_open": (298, 241), "userfaultfd": (323, 282), "keyctl": (250, 219), "add_key": (248, 217),
+    "request_key": (249, 218), "open_by_handle_at": (304, 265),
+}
+_COLUMN = {"x86_64": 0, "aarch64": 1}.get(_ARCH)
+_SYSCALLS = {} if _COLUMN is None else {
+    **_LANDLOCK, **{n: v[_COLUMN] for n, v in _NUMBERS.items() if v[_COLUMN] is not None}}
+# refused with EPERM: processes; every new socket (the worker keeps only the socketpair it was given);
+# SysV and POSIX IPC, memfds (memory outside the address-space limit); io_uring; namespaces and mounts;
+# other processes' memory; BPF, perf, userfaultfd, keyrings, file handles (which bypass paths)
+DENIED = ("fork", "vfork", "execve", "execveat", "socket", "socketpair", "shmget", "shmat", "semget", "msgget",
+          "mq_open", "memfd_create", "memfd_secret", "io_uring_setup", "io_uring_enter", "io_uring_register",
+          "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount", "fsopen",
+          "fsmount", "mount_setattr", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
+          "userfaultfd", "keyctl", "add_key", "request_key", "open_by_handle_at")
+CLONE_THREAD = 0x00010000
+CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(_ARCH)
 
 
@@ -82,6 +108,26 @@ def die_with_parent(parent_pid: int) -> list[str]:
     if os.getppid() != parent_pid:  # it died before the line above
         os._exit(1)
     return ["killed with its parent"]
+
+
+# ------------------------------------------------------------------------------ private tmpfs
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
+
+
+def private_tmpfs(path: str, size: int, inodes: int, uid: int | None) -> list[str]:
+    """Mount a tmpfs of ``size`` bytes and ``inodes`` files on ``path``, in a mount namespace of this
+    process's own (root only): the kernel bounds what it writes, and frees it when the process ends
+    (no other process can hold the namespace: the worker cannot start any)."""
+    if os.geteuid() != 0:
+        return ["tmpfs: not root, no private file system (the trusted side bounds the temporary folder's size)"]
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount(/, private)")
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    options = f"size={size},nr_inodes={inodes},mode=0700{owner}".encode()
+    _check(_libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options),
+           f"mount(tmpfs, {path})")
+    return [f"tmpfs: private, {size >> 20} MiB and {inodes} files at most"]
 
 
 # ------------------------------------------------------------------------------ Landlock
@@ -184,53 +230,45 @@ def _bpf(code, jt, jf, k):
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
-def forbid_processes() -> list[str]:
-    """A seccomp filter: fork, vfork, execve(at) and non-thread clone fail with EPERM; clone3 with
-    ENOSYS (so that libc falls back to clone, whose flags the filter can read)."""
-    if _AUDIT_ARCH is None:
-        return [f"seccomp: no filter for architecture {_ARCH} (processes are not forbidden)"]
+def _program(denied: list[int]) -> bytes:
+    """The BPF program: other architectures, x32 calls and ``denied`` fail with EPERM; ``clone3`` with
+    ENOSYS (libc then falls back to ``clone``, whose flags a filter can read); ``clone`` is allowed for a
+    thread without namespace flags only."""
     LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
     ALLOW, DENY, NOSYS = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    CLONE_THREAD = 0x00010000
-    s = _SYSCALLS
-    denied = [s[n] for n in ("fork", "vfork", "execve", "execveat") if n in s]
-    n_denied = len(denied)
-    body = []
-    body.append(("jeq_arch", _AUDIT_ARCH))
-    body.append(("ld", 0))
-    body.append(("jge_deny", 0x40000000))
+    code, labels = [], {}
+
+    def emit(op, k, jt=None, jf=None):
+        code.append((op, k, jt, jf))
+
+    emit(LD, 4)  # the architecture
+    emit(JEQ, _AUDIT_ARCH, None, "deny")
+    emit(LD, 0)  # the call's number
+    emit(JGE, 0x40000000, "deny")
     for nr in denied:
-        body.append(("jeq_deny", nr))
-    body.append(("jeq_nosys", s["clone3"]))
-    body.append(("jeq_clone", s["clone"]))
-    body.append(("ret", ALLOW))
-    body.append(("ld", 16))  # clone flags (low 32 bits of args[0])
-    body.append(("jset_allow", CLONE_THREAD))
-    body.append(("ret", DENY))  # DENY label
-    body.append(("ret", ALLOW))  # ALLOW-thread label
-    body.append(("ret", NOSYS))
-    # absolute indexes (instruction 0 loads the architecture; body[i] is instruction i + 1)
-    idx = {"deny": len(body) - 2, "allow_thread": len(body) - 1, "nosys": len(body), "clone_flags": 7 + n_denied}
-    prog = [_bpf(LD, 0, 0, 4)]
-    for i, (op, k) in enumerate(body, start=1):
-        nxt = i + 1
-        if op == "ld":
-            prog.append(_bpf(LD, 0, 0, k))
-        elif op == "ret":
-            prog.append(_bpf(RET, 0, 0, k))
-        elif op == "jeq_arch":
-            prog.append(_bpf(JEQ, 0, idx["deny"] - nxt, k))
-        elif op == "jge_deny":
-            prog.append(_bpf(JGE, idx["deny"] - nxt, 0, k))
-        elif op == "jeq_deny":
-            prog.append(_bpf(JEQ, idx["deny"] - nxt, 0, k))
-        elif op == "jeq_nosys":
-            prog.append(_bpf(JEQ, idx["nosys"] - nxt, 0, k))
-        elif op == "jeq_clone":
-            prog.append(_bpf(JEQ, idx["clone_flags"] - nxt, 0, k))
-        elif op == "jset_allow":
-            prog.append(_bpf(JSET, idx["allow_thread"] - nxt, 0, k))
-    filt = ctypes.create_string_buffer(b"".join(prog), 8 * len(prog))
-    fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", len(prog), ctypes.addressof(filt)), 16)
+        emit(JEQ, nr, "deny")
+    emit(JEQ, _SYSCALLS["clone3"], "nosys")
+    emit(JEQ, _SYSCALLS["clone"], "clone")
+    emit(RET, ALLOW)
+    labels["clone"] = len(code)
+    emit(LD, 16)  # clone's flags (low 32 bits of args[0])
+    emit(JSET, CLONE_NAMESPACES, "deny")
+    emit(JSET, CLONE_THREAD, "allow")
+    for name, k in (("deny", DENY), ("allow", ALLOW), ("nosys", NOSYS)):
+        labels[name] = len(code)
+        emit(RET, k)
+    return b"".join(_bpf(op, labels[jt] - i - 1 if jt else 0, labels[jf] - i - 1 if jf else 0, k)
+                    for i, (op, k, jt, jf) in enumerate(code))
+
+
+def forbid_processes() -> list[str]:
+    """A seccomp filter (see :data:`DENIED`): no processes, no new sockets, no shared memory or memfds,
+    no io_uring, no namespaces or mounts; threads still work."""
+    if _AUDIT_ARCH is None or not _SYSCALLS:
+        return [f"seccomp: no filter for architecture {_ARCH} (processes, sockets and IPC are not forbidden)"]
+    prog = _program([_SYSCALLS[n] for n in DENIED if n in _SYSCALLS])
+    filt = ctypes.create_string_buffer(prog, len(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", len(prog) // 8, ctypes.addressof(filt)), 16)
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "prctl(SECCOMP)")
-    return ["seccomp: fork, vfork, exec and non-thread clone refused"]
+    return ["seccomp: fork, exec, non-thread clone, namespaces, mounts, new sockets of any family, SysV/POSIX IPC, "
+            "memfds, io_uring, ptrace and bpf refused"]

@@ -3,9 +3,10 @@ gradients the worker reports belong to its outputs.
 
 When a check differentiates through a call (the reparameterization check, the coupling layer's
 Jacobian), the call is an ``autograd.Function`` whose backward asks the worker for a
-vector-Jacobian product. The first product of every call is cross-checked against central
-finite differences of two more black-box calls with the same RNG state, so a worker cannot report
-gradients its own outputs do not have.
+vector-Jacobian product. Every product is cross-checked against central finite differences of two
+more black-box calls with the same RNG state, along a direction drawn from the operating system's
+randomness for that product alone, so a worker can neither predict the direction nor report gradients
+its own outputs do not have; a NaN or infinite gradient of finite outputs fails.
 
 The calls go through the sandbox the stand-ins were made for (``process.Sandbox``: its ``invoke``
 and ``vjp``); this module imports neither the sandbox nor the stand-ins.
@@ -13,6 +14,7 @@ and ``vjp``); this module imports neither the sandbox nor the stand-ins.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -50,7 +52,6 @@ class _Tape:
     inputs: list = field(default_factory=list)  # the input tensors, detached
     needs: list = field(default_factory=list)  # which of them require grad
     outputs: list = field(default_factory=list)  # the output tensors, detached
-    fd_checked: bool = False  # the first backward cross-checks; the later ones trust the worker
 
     @property
     def target(self) -> str:
@@ -82,9 +83,7 @@ class _Differentiable(torch.autograd.Function):
             return (None,) * (1 + ctx.n_in)
         got = tape.sandbox.vjp(ctx.call, grads, tape.target, tape.generation)
         checked = _checked_gradients(tape, got)
-        if not tape.fd_checked:
-            tape.fd_checked = True
-            _finite_difference_check(tape, grads, checked)
+        _finite_difference_check(tape, grads, checked)  # every product, not only the first
         return (None, *checked)
 
 
@@ -110,6 +109,7 @@ def _finite_difference_check(tape: _Tape, grads_out, grads_in):
     with the same RNG state. Only in float64 (in float32, differences are too coarse to judge)."""
     if not _judgeable(tape):
         return
+    _finite_gradients(tape, grads_out, grads_in)
     dirs = _directions(tape)
     predicted, scale = _predicted(grads_in, dirs)
     plus, minus = _evaluate(tape, dirs, sign=1.0), _evaluate(tape, dirs, sign=-1.0)
@@ -117,8 +117,21 @@ def _finite_difference_check(tape: _Tape, grads_out, grads_in):
         raise SandboxError(f"{tape.target}: repeated calls with the same inputs and RNG state returned different "
                            "structures")
     observed = _observed(grads_out, plus, minus)
-    if math.isfinite(observed):
-        _compare(tape.target, predicted=predicted, scale=scale, observed=observed)
+    if not math.isfinite(observed):
+        raise SandboxError(f"{tape.target}: its outputs are finite, but not at inputs {FD_STEP:g} away along a "
+                           "random direction (repeated calls with the same RNG state): the gradients cannot be checked")
+    _compare(tape.target, predicted=predicted, scale=scale, observed=observed)
+
+
+def _finite_gradients(tape: _Tape, grads_out, grads_in):
+    """Finite outputs and a finite ``grads_out`` must have finite input gradients: a NaN is a failure,
+    not a way past the cross-check."""
+    if any(v is not None and not torch.isfinite(v).all() for v in grads_out):
+        return
+    bad = [i for i, g in enumerate(grads_in) if g is not None and g.is_floating_point() and not torch.isfinite(g).all()]
+    if bad:
+        raise SandboxError(f"{tape.target}: the worker returned a NaN or infinite gradient for input {bad[0] + 1} "
+                           "of a call whose outputs are finite")
 
 
 def _judgeable(tape: _Tape) -> bool:
@@ -130,9 +143,9 @@ def _judgeable(tape: _Tape) -> bool:
 
 
 def _directions(tape: _Tape) -> list:
-    """The perturbation u: a fixed random direction per input that needs a gradient (None for the
-    others), scaled by the input's magnitude."""
-    g = torch.Generator().manual_seed(0)
+    """The perturbation u: a random direction per input that needs a gradient (None for the others),
+    scaled by the input's magnitude, drawn afresh from the operating system's randomness."""
+    g = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
     return [torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device) * x.abs().clamp(min=1e-2) if n else None
             for x, n in zip(tape.inputs, tape.needs)]
 

@@ -23,12 +23,14 @@ import json
 import os
 import shutil
 import signal
-import site
 import socket
+import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,12 @@ class Limits:
     file_bytes: int = 64 << 20  # largest file the worker may write (its output is a pipe: not limited)
     threads: int = 1  # the checks' inputs are small; more threads spin and steal the trusted side's core
     cuda: bool = False  # the checks run on the GPU: the worker initializes CUDA and has no address-space limit
+    tmp_bytes: int = 256 << 20  # the worker's temporary folder, every file together
+    tmp_files: int = 4096  # files and folders in it
+
+
+COPY_FILES = 2000  # a submission's files copied into its worker's private folder, at most
+COPY_BYTES = 256 << 20  # and their total size
 
 
 # ------------------------------------------------------------------------------- what the worker may read
@@ -68,26 +76,104 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _interpreter_roots() -> set[str]:
+    """The Python installation, from the interpreter itself: its prefixes, its library folders, the
+    folder of its executable, and the site-packages that hold the libraries the worker imports."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))}
+    paths = sysconfig.get_paths()
+    roots |= {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
+    for name in ("torch", "numpy"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:  # .../site-packages/torch/__init__.py -> .../site-packages
+            roots.add(os.path.dirname(os.path.dirname(os.path.realpath(spec.origin))))
+    return {os.path.realpath(r) for r in roots if r and os.path.isdir(r)}
+
+
 def read_roots() -> tuple[list[str], list[str]]:
     """(directories the worker may read, warnings): the Python installation and system libraries,
-    never the grader's own tree."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}
-    user_site = site.getusersitepackages()
-    if user_site and os.path.isdir(user_site):
-        roots.add(user_site)
-    roots |= {p for p in sys.path if p and os.path.isdir(p)}
-    roots |= {os.path.dirname(os.path.realpath(sys.executable))}
-    warnings = []
-    kept = []
-    for r in sorted(roots):
-        if _inside(r, str(GRADER_ROOT)):
-            continue  # the repository itself (pytest puts it on sys.path)
+    computed from the interpreter; never this process's import path or working folder, nor the
+    grader's own tree."""
+    warnings, kept = [], []
+    for r in sorted(_interpreter_roots()):
+        if r == os.sep or _inside(r, str(GRADER_ROOT)):
+            continue  # the whole disk; the repository itself (a virtual environment inside it)
         if _inside(str(GRADER_ROOT), r):
             warnings.append(f"the grader's files ({GRADER_ROOT}) lie inside {r}, which the worker must be able to "
                             "read: install the grader outside the Python installation (editable, or run from source)")
         kept.append(r)
     kept += [p for p in SYSTEM_READ_ROOTS if os.path.exists(p)]
     return kept, warnings
+
+
+# ------------------------------------------------------------------------------- its private copy
+def _copy_file(src: str, dst: Path) -> int:
+    """Copy the regular file ``src`` (never through a link: O_NOFOLLOW, and a FIFO does not block);
+    returns its size, or raises OSError saying why it was not copied."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{os.path.basename(src)} is not a regular file")
+        if st.st_nlink > 1:
+            raise OSError(f"{os.path.basename(src)} is a hard link to another file")
+        with open(fd, "rb", closefd=False) as f, open(dst, "xb") as out:
+            shutil.copyfileobj(f, out)
+        return st.st_size
+    finally:
+        os.close(fd)
+
+
+def copy_own_files(src: Path, dst: Path) -> list[str]:
+    """Copy the folder ``src`` into ``dst``: its regular files and folders only. A link (to a file or a
+    folder, inside the submission or out of it) is never followed: it is skipped with a note, as are
+    files past :data:`COPY_FILES` or :data:`COPY_BYTES`. Returns the notes."""
+    notes, budget = [], {"files": COPY_FILES, "bytes": COPY_BYTES}
+    stack = [(str(src), dst)]
+    while stack:
+        folder, into = stack.pop()
+        into.mkdir()
+        with os.scandir(folder) as entries:
+            for e in sorted(entries, key=lambda e: e.name):
+                rel = os.path.relpath(e.path, src)
+                if e.name in ("__pycache__", ".git"):
+                    continue
+                if e.is_symlink():
+                    notes.append(f"{rel}: a symbolic link, not followed (only the submission's own files are copied)")
+                elif e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, into / e.name))
+                else:
+                    notes += _copy_within(e.path, into / e.name, rel, budget)
+    return notes
+
+
+def _copy_within(src: str, dst: Path, rel: str, budget: dict) -> list[str]:
+    """Copy one file if the copy's budget allows; returns a note when it is not copied."""
+    try:
+        if budget["files"] <= 0 or budget["bytes"] < os.lstat(src).st_size:
+            return [f"{rel}: not copied (at most {COPY_FILES} files, {COPY_BYTES >> 20} MiB in all)"]
+        budget["bytes"] -= _copy_file(src, dst)
+        budget["files"] -= 1
+        return []
+    except OSError as exc:
+        return [f"{rel}: not copied ({exc.strerror or exc})"]
+
+
+def folder_usage(path: Path, limit_files: int) -> tuple[int, int]:
+    """(bytes on disk, files) under ``path``, counting stopped past ``limit_files``; never follows links."""
+    used, files, stack = 0, 0, [str(path)]
+    while stack and files <= limit_files:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for e in entries:
+                    files += 1
+                    st = e.stat(follow_symlinks=False)
+                    used += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(e.path)
+        except OSError:
+            continue
+    return used, files
 
 
 # ------------------------------------------------------------------------------- what it leaves behind
@@ -138,7 +224,9 @@ class Sandbox:
     """One submission's worker, restarted after a check that killed or hung it."""
 
     def __init__(self, path, function_names, class_names, limits: Limits | None = None):
-        self.path = Path(path).expanduser().resolve()
+        given = Path(path).expanduser()
+        self.linked = given.is_symlink()  # a submission that is a link is not followed (see _copy_submission)
+        self.path = given.absolute()
         self.function_names, self.class_names = tuple(function_names), tuple(class_names)
         self.limits = limits or Limits()
         self.proc = self.channel = self.workdir = self.output = None
@@ -218,23 +306,38 @@ class Sandbox:
         self.output = CappedOutput(self.proc.stdout)
         self.channel = Channel(parent, self.proc, self.output, self._ids,
                                functools.partial(object_stand_in, self))
+        self.channel.watch = None if self.uid is not None else self._watch_tmp  # root: a private tmpfs bounds it
         self.deadline_for_start = time.monotonic() + self.limits.start_seconds
-        self._warnings = warnings
+        self._warnings = warnings + self._copy_notes
 
     def _copy_submission(self, sub_dir: Path) -> tuple[Path, Path]:
-        """Copy the submission into ``sub_dir``; returns (``sub_dir``, what the worker imports)."""
+        """Copy the submission's own files (never a classmate's, never through a link) into ``sub_dir``;
+        returns (``sub_dir``, what the worker imports)."""
+        self._copy_notes = []
+        if self.linked:
+            raise SandboxError(f"{self.path.name} is a symbolic link: a submission's own files are graded, "
+                               "never what a link points to")
         if self.path.is_dir():
-            shutil.copytree(self.path, sub_dir, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+            self._copy_notes = copy_own_files(self.path, sub_dir)
             return sub_dir, sub_dir
-        if self.path.is_file():  # with the .py files beside it, which it may import (as in process)
+        if self.path.is_file():  # only this file: the .py files beside it are classmates' (or the grader's)
             sub_dir.mkdir()
-            for sibling in sorted(self.path.parent.glob("*.py"))[:200]:
-                if sibling.is_file() and not sibling.is_symlink():
-                    shutil.copy2(sibling, sub_dir / sibling.name)
             target = sub_dir / self.path.name
-            shutil.copy2(self.path, target)
+            try:
+                _copy_file(str(self.path), target)
+            except OSError as exc:
+                raise SandboxError(f"{self.path.name} could not be copied: {exc.strerror or exc}") from None
             return sub_dir, target
         raise SandboxError(f"no file or directory at {self.path}")
+
+    def _watch_tmp(self):
+        """Without a private tmpfs: the worker's temporary folder must stay within its limits."""
+        if self.workdir is None:
+            return
+        used, files = folder_usage(self.workdir / "tmp", self.limits.tmp_files)
+        if used > self.limits.tmp_bytes or files > self.limits.tmp_files:
+            raise SandboxError(f"the submission wrote more than {self.limits.tmp_bytes >> 20} MiB or "
+                               f"{self.limits.tmp_files} files to its temporary folder; the worker was stopped")
 
     def _config(self, sub_dir: Path, target: Path, roots: list[str]) -> dict:
         """The worker's command-line configuration (see ``worker.py``)."""
@@ -242,7 +345,8 @@ class Sandbox:
             "origin": str(self.path),  # informational: names the worker in process listings
             "workdir": str(self.workdir), "submission": str(target), "submission_dir": str(sub_dir),
             "functions": list(self.function_names), "classes": list(self.class_names),
-            "read_roots": roots, "write_files": [d for d in WRITABLE_DEVICES if os.path.exists(d)]
+            "read_roots": roots + [str(sub_dir)], "tmp": str(self.workdir / "tmp"),
+            "tmp_bytes": int(self.limits.tmp_bytes), "tmp_files": int(self.limits.tmp_files), "write_files": [d for d in WRITABLE_DEVICES if os.path.exists(d)]
             + [str(p) for p in Path("/dev").glob("nvidia*")],
             "hidden": [str(GRADER_ROOT)], "cpu_seconds": int(self.limits.cpu_seconds),
             "address_space": int(self.limits.memory_bytes), "file_size": int(self.limits.file_bytes),
@@ -252,7 +356,7 @@ class Sandbox:
         }
 
     def _environment(self) -> dict:
-        return {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
+        return {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir / "tmp"), "TMPDIR": str(self.workdir / "tmp"),
                 "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(self.limits.threads),
                 "MKL_NUM_THREADS": str(self.limits.threads), "OMP_WAIT_POLICY": "PASSIVE"}
 

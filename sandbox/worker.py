@@ -279,9 +279,10 @@ def main(argv):
         report += confine.set_limits(config["cpu_seconds"], None if config.get("cuda") else config["address_space"],
                                      config["file_size"],
                                      processes=config.get("processes"))
+        report += confine.private_tmpfs(config["tmp"], config["tmp_bytes"], config["tmp_files"], config.get("uid"))
         confine.no_new_privileges()
         own = [f"/proc/{os.getpid()}"]  # of /proc, only itself: not the command lines of the grader's processes
-        report += confine.landlock(config["read_roots"] + own, [config["workdir"]], config["write_files"])
+        report += confine.landlock(config["read_roots"] + own, [config["tmp"]], config["write_files"])
         landlocked = report[-1].startswith("landlock ABI")
         if config.get("uid") is not None:
             keep = landlocked and not all(confine.readable_by_others(p) for p in config["python_files"])

@@ -257,3 +257,239 @@ def write(hostile: Hostile, folder: Path) -> Path:
     (folder / "submission.py").write_text(text, encoding="utf-8")
     (folder / "answers.py").write_bytes((BASE.parent / "answers.py").read_bytes())
     return folder
+
+
+# ============================================================================ round 2 (issue 18)
+# Attacks by someone who read the sandbox's code, graded as one class next to honest students (see
+# tests/test_hostile_class.py). Each builds its own entry of the class folder. ``fails``: CODE (every
+# check of the code fails: it cannot be loaded, or is not its own), EVERYTHING (the written answers too),
+# NONE (the act achieves nothing), or the check names (substrings) that must fail. An act that escapes
+# a limit sabotages its own ``affine_flow_log_prob`` with the breach in the message, so an escape shows
+# as a failed check, not as silence.
+CODE = frozenset({"<code>"})
+EVERYTHING = frozenset({"<everything>"})
+ALICE_DIR = BASE.parent
+REFERENCE_FLOWS = ROOT / "impls" / "flows.py"
+
+_BREACH = '''
+_breaches = []
+def _try(what, fn):
+    try:
+        fn()
+        _breaches.append(what)
+    except BaseException:
+        pass
+'''
+_SABOTAGE = '''
+if _breaches:
+    def affine_flow_log_prob(x, scale, shift):
+        raise RuntimeError("escaped the sandbox: " + ", ".join(_breaches))
+'''
+
+_IPC = _BREACH + '''
+import ctypes, os, mmap
+_libc = ctypes.CDLL(None, use_errno=True)
+def _sysv():
+    shmid = _libc.shmget(0, 256 << 20, 0o1600)  # IPC_PRIVATE | IPC_CREAT
+    if shmid < 0:
+        raise OSError(ctypes.get_errno(), "shmget")
+def _memfd():
+    fd = os.memfd_create("hog")
+    os.ftruncate(fd, 64 << 20)
+    os.write(fd, b"x" * (16 << 20))
+def _posix_shm():
+    fd = os.open("/dev/shm/dgm-hostile-shm", os.O_CREAT | os.O_RDWR, 0o600)
+    os.write(fd, b"%MARK%")
+def _semaphore():
+    if _libc.semget(0, 4, 0o1600) < 0:
+        raise OSError(ctypes.get_errno(), "semget")
+def _msgqueue():
+    if _libc.msgget(0, 0o1600) < 0:
+        raise OSError(ctypes.get_errno(), "msgget")
+for _what, _fn in (("SysV shm", _sysv), ("memfd", _memfd), ("POSIX shm", _posix_shm), ("SysV semaphore", _semaphore),
+                   ("SysV message queue", _msgqueue)):
+    _try(_what, _fn)
+'''.replace("%MARK%", MARK) + _SABOTAGE
+
+_CHANNELS = _BREACH + '''
+import ctypes, os, socket, glob
+_libc = ctypes.CDLL(None, use_errno=True)
+def _call(nr, *args):
+    if _libc.syscall(nr, *args) < 0:
+        raise OSError(ctypes.get_errno(), "syscall %d" % nr)
+def _udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"%MARK% " + repr(os.environ).encode(), ("127.0.0.1", 9))
+def _unix():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for path in glob.glob("/run/*.sock") + glob.glob("/var/run/*.sock") + glob.glob("/tmp/*/*.sock"):
+        try:
+            s.connect(path)
+            return
+        except OSError:
+            continue
+def _abstract():
+    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", "\\0dgm-hostile")
+_X86 = os.uname().machine == "x86_64"
+for _what, _fn in (("UDP socket", _udp), ("unix socket", _unix), ("abstract socket", _abstract),
+                   ("netlink socket", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)),
+                   ("socketpair", socket.socketpair),
+                   ("io_uring", lambda: _call(425 if _X86 else 425, 8, ctypes.create_string_buffer(120))),
+                   ("unshare(user)", lambda: _call(272 if _X86 else 97, 0x10000000)),
+                   ("unshare(net)", lambda: _call(272 if _X86 else 97, 0x40000000)),
+                   ("clone(newuser)", lambda: _call(56 if _X86 else 220, 0x10000000 | 17, 0, 0, 0, 0)),
+                   ("setns", lambda: _call(308 if _X86 else 268, os.open("/proc/1/ns/net", os.O_RDONLY), 0))):
+    _try(_what, _fn)
+'''.replace("%MARK%", MARK) + _SABOTAGE
+
+_DISK = '''
+import os, tempfile
+_written, _held = 0, []
+_chunk = b"%MARK%" * ((8 << 20) // len(b"%MARK%"))
+for _i in range(80):  # 80 files of 16 MiB: 1.25 GiB, far past the temporary folder's limit
+    try:
+        _path = os.path.join(tempfile.gettempdir(), "fill-%d" % _i)
+        _f = open(_path, "wb")
+        _f.write(_chunk)
+        _f.write(_chunk)
+        _f.flush()
+        _held.append(_f)  # kept open and unlinked: invisible to a walk of the folder
+        os.unlink(_path)
+        _written += 2 * len(_chunk)
+    except OSError:
+        break
+_breaches = ["wrote %d MiB" % (_written >> 20)] if _written > (300 << 20) else []
+try:
+    open("own_folder_fill.txt", "w").write("%MARK%")  # the submission's own (copied) folder is read-only
+    _breaches.append("wrote into its own folder")
+except OSError:
+    pass
+'''.replace("%MARK%", MARK) + _SABOTAGE
+
+_CALLBACK_HOG = '''
+_honest_elbo = negative_elbo_bound
+_hog_refused = []
+def negative_elbo_bound(x, encoder, decoder):
+    if not _hog_refused:
+        big = torch.zeros((1 << 24) // x.shape[-1], x.shape[-1], dtype=x.dtype, requires_grad=True)
+        for _ in range(12):  # 12 x 128 MiB inputs, their graphs kept on the trusted side for a later VJP
+            try:
+                encoder(big)
+            except Exception as exc:
+                _hog_refused.append(str(exc))
+                break
+        if not _hog_refused:
+            raise RuntimeError("escaped the sandbox: the checks' networks took 12 x 16M elements")
+    return _honest_elbo(x, encoder, decoder)
+'''
+
+_LATER_LIAR = '''
+class _LieAfterFirst(torch.autograd.Function):
+    """Honest for the first vector-Jacobian product of a call, 1.5 times too large afterwards."""
+    @staticmethod
+    def forward(ctx, y):
+        ctx.products = 0
+        return y.clone()
+    @staticmethod
+    def backward(ctx, g):
+        ctx.products += 1
+        return g if ctx.products == 1 else 1.5 * g
+_HonestCoupling = AffineCoupling
+class AffineCoupling(_HonestCoupling):
+    def forward(self, x):
+        y, log_det = super().forward(x)
+        return _LieAfterFirst.apply(y), log_det
+'''
+
+_NAN_GRADIENT = '''
+class _NanBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t):
+        return t.clone()
+    @staticmethod
+    def backward(ctx, g):
+        return g * float("nan")
+_honest_sample = sample_gaussian
+def sample_gaussian(m, v):
+    return _honest_sample(_NanBackward.apply(m), v)
+'''
+
+_SURROGATE = '''
+def affine_flow_log_prob(x, scale, shift):
+    raise ValueError("lone surrogates \\ud800 \\udcff, an escape \\x1b[2J, a NUL \\x00 and ]]> <![CDATA[")
+'''
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the round-2 class folder: ``build(class_folder)`` writes it; ``name`` is the entry."""
+
+    name: str
+    act: str
+    build: object
+    fails: frozenset = NONE
+    label: str | None = None  # the label its reports must have (default: the entry's stem)
+
+
+def _dir_with(code: str, answers: bytes | None = None):
+    def build(folder: Path, name: str):
+        d = folder / name
+        d.mkdir(parents=True)
+        text = BASE.read_text(encoding="utf-8") + "\n\n# ---- hostile act\n" + code
+        (d / "submission.py").write_text(text, encoding="utf-8")
+        (d / "answers.py").write_bytes(answers if answers is not None else (ALICE_DIR / "answers.py").read_bytes())
+    return build
+
+
+def _file_with(text: str):
+    def build(folder: Path, name: str):
+        (folder / name).write_text(text, encoding="utf-8")
+    return build
+
+
+def _link(target: Path):
+    def build(folder: Path, name: str):
+        (folder / name).symlink_to(target)
+    return build
+
+
+def _linked_files():
+    def build(folder: Path, name: str):
+        d = folder / name
+        d.mkdir()
+        (d / "submission.py").symlink_to(REFERENCE_FLOWS)
+        (d / "answers.py").symlink_to(ALICE_DIR / "answers.py")
+    return build
+
+
+def _linked_folder():
+    def build(folder: Path, name: str):
+        d = folder / name
+        d.mkdir()
+        (d / "submission").symlink_to(folder / "alice")  # the classmate's folder (answers.py in it)
+    return build
+
+
+CORRECT_ANSWERS = (ALICE_DIR / "answers.py").read_text(encoding="utf-8")
+ROUND2 = [
+    Entry("freeloader.py", "no code of its own: imports a classmate's module", _file_with("from carol import *\n"),
+          EVERYTHING),
+    Entry("fractions.py", "a file named like a library a classmate imports, which breaks on import",
+          _file_with("raise SystemExit('a classmate imported me instead of the library')\n"), EVERYTHING),
+    Entry("answers.py", "correct written answers for everyone in the class folder", _file_with(CORRECT_ANSWERS), CODE),
+    Entry("linked.py", "a .py that links to the answer key (impls/flows.py)", _link(REFERENCE_FLOWS), EVERYTHING),
+    Entry("linker", "submission.py and answers.py that link to the answer key and a classmate's answers",
+          _linked_files(), EVERYTHING),
+    Entry("thief", "a folder that links to a classmate's folder", _linked_folder(), EVERYTHING),
+    Entry("surrogate", "lone surrogates, control characters and CDATA in an exception and a written answer",
+          _dir_with(_SURROGATE, b'KL_GAUSSIAN = "\\ud800mu\\x1b"\nAFFINE_FLOW_DENSITY = "x"\n'),
+          frozenset({"affine_flow", "written_answer"})),
+    Entry("ipc_escape", "SysV shared memory, semaphores and queues, memfds, POSIX shm", _dir_with(_IPC), NONE),
+    Entry("channels", "UDP, unix, abstract and netlink sockets, io_uring, user and network namespaces, setns",
+          _dir_with(_CHANNELS), NONE),
+    Entry("disk_filler", "fill the disk with unlinked open files; write into its own folder", _dir_with(_DISK), NONE),
+    Entry("callback_hog", "call the checks' networks back with huge inputs", _dir_with(_CALLBACK_HOG), NONE),
+    Entry("later_liar", "honest on the first vector-Jacobian product of a call, lying on the others",
+          _dir_with(_LATER_LIAR), frozenset({"AffineCoupling_log_det_matches_autograd_jacobian"})),
+    Entry("nan_gradient", "NaN for a gradient", _dir_with(_NAN_GRADIENT), frozenset({"reparameterized"})),
+]

@@ -383,3 +383,50 @@ def test_without_fork_a_thread_gives_the_same_verdicts(monkeypatch):
     start = time.perf_counter()
     messages, timed_out = equivalence.run_bounded(lambda emit: time.sleep(30), timeout=0.3)
     assert timed_out and messages == [] and time.perf_counter() - start < 2  # the thread is abandoned
+
+
+# --------------------------------------------------------------------------- issue 18: answers no one can game
+@pytest.mark.parametrize("answer", ["\\frac{é}{2}", "x²", "é + 1", "\\mu^²", "٣", "\\sigma_{²}", "ß\\cdot 2"])
+def test_every_parser_error_is_a_refusal_with_a_reason(answer):
+    verdict = wa.judge("KL_GAUSSIAN", answer)
+    assert not verdict.ok and verdict.how in ("refused", "unreadable"), verdict
+    assert ": refused: " in verdict.message or "could not" in verdict.message, verdict.message
+
+
+def test_an_answer_vanishing_at_the_fixed_points_is_caught():
+    """The fixed points are in the source; the random ones are drawn per run and cannot be known."""
+    q = QUESTIONS["COUPLING_LOG_DET"]
+    fixed = q.points(sp.Integer(0))[:8]
+    s1 = QUESTIONS["COUPLING_LOG_DET"].symbols["s1"]
+    poly = " * ".join(f"(s1 - ({sp.sstr(p[s1])}))" for p in fixed)
+    assert all(sp.Mul(*[p[s1] - f[s1] for f in fixed]) == 0 for p in fixed)
+    verdict = wa.judge("COUPLING_LOG_DET", f"s1 + s2 + {poly}")
+    assert not verdict.ok, verdict.message
+    assert q.points(sp.Integer(0))[8:] != q.points(sp.Integer(0))[8:]  # drawn afresh
+
+
+def test_simplification_proves_nothing_false():
+    x = QUESTIONS["AFFINE_FLOW_DENSITY"].symbols["x"]
+    assert not equivalence._proved(sp.log(x ** 2), 2 * sp.log(x))  # false for x < 0; force=True "proved" it
+    sigma = QUESTIONS["KL_GAUSSIAN"].symbols["sigma"]
+    assert equivalence._proved(sp.log(sigma ** 2), 2 * sp.log(sigma))  # true: sigma > 0
+
+
+def test_a_classmates_answers_are_never_read(tmp_path):
+    """In a class folder of single files, answers.py is not everyone's; a linked folder is not followed."""
+    klass = tmp_path / "class"
+    _write(klass / "answers.py", "KL_GAUSSIAN = '(sigma**2 + mu**2 - 1)/2 - log(sigma)'\n")
+    _write(klass / "alice.py", "KL_GAUSSIAN = 'mu'\n")
+    _write(klass / "mallory.py", "x = 1\n")
+    assert wa.for_submission(klass / "mallory.py").values == {}
+    assert wa.for_submission(klass / "alice.py").values == {"KL_GAUSSIAN": "mu"}  # its own constants
+    _write(tmp_path / "alone" / "submission.py", "x = 1\n")
+    _write(tmp_path / "alone" / "answers.py", "KL_GAUSSIAN = 'sigma'\n")
+    assert wa.for_submission(tmp_path / "alone" / "submission.py").values == {"KL_GAUSSIAN": "sigma"}
+    _write(tmp_path / "bob" / "src" / "submission" / "answers.py", "KL_GAUSSIAN = 'sigma'\n")
+    (tmp_path / "eve").mkdir()
+    (tmp_path / "eve" / "src").symlink_to(tmp_path / "bob" / "src")
+    linked = wa.for_submission(tmp_path / "eve")
+    assert linked.values == {} and "symbolic link" in linked.missing_reason("KL_GAUSSIAN")
+    (tmp_path / "carol").symlink_to(tmp_path / "bob")
+    assert "symbolic link" in wa.for_submission(tmp_path / "carol").missing_reason("KL_GAUSSIAN")

@@ -7,11 +7,14 @@
    memory limit (:data:`MEMORY_LIMIT` bytes more than the parent's address space). The child
    reports as it goes, so a verdict reached before the limit is kept:
 
-   * **numbers**: the answer and the closed form at 8 random points (exact rationals in the
-     question's domain, fixed per question), evaluated to :data:`PRECISION` significant digits by
+   * **numbers**: the answer and the closed form at 8 points fixed per question (where the feedback
+     says they differ) and 8 more drawn per run from the operating system's randomness over a
+     continuous range (exact rationals with random denominators: no answer can be made to vanish
+     at points it cannot know), evaluated to :data:`PRECISION` significant digits by
      SymPy's ``evalf`` (mpmath); equal at every point to a relative 1e-30 means equivalent;
-   * **simplification**: ``simplify`` of the difference (logs expanded, the symbols' assumptions
-     mu real, sigma > 0, x real, s_i real), then of the ratio; a proof when it reaches 0 (or 1);
+   * **simplification**: ``simplify`` of the difference (logs expanded where the symbols' assumptions
+     mu real, sigma > 0, x real, s_i real allow it: never ``force=True``, which "proves" false
+     identities such as log(x**2) = 2 log(x)), then of the ratio; a proof when it reaches 0 (or 1);
    * when they differ, the **diagnosis**: a catalogued wrong form (:mod:`verify.answers.catalogue`)
      equal to the answer at every point; else a constant factor or an additive constant; then the
      question's own observations (a negative KL, a KL that is not 0 at q = p, a negative density,
@@ -118,11 +121,12 @@ def analyse(question, expr, emit) -> None:
 
 
 def _proved(expr, reference) -> bool:
-    diff = sp.expand_log(expr - reference, force=True)
+    """A proof that ``expr`` equals ``reference`` by simplification under the symbols' assumptions only."""
+    diff = sp.expand_log(expr - reference)
     if sp.simplify(diff) == 0:
         return True
     if reference != 0:
-        ratio = sp.simplify(sp.powsimp(sp.expand_log(expr / reference, force=True), force=True))
+        ratio = sp.simplify(sp.powsimp(sp.expand_log(expr / reference)))
         return ratio == 1
     return False
 
@@ -399,6 +403,9 @@ def judge(name: str, answer: str, timeout: float = TIMEOUT) -> Verdict:
         return Verdict(name, answer, False, f"{name} = {_quote(answer)}: {exc}", how)
     except RecursionError:  # cannot happen with the parser's depth limit; a refusal all the same
         return Verdict(name, answer, False, f"{name} = {_quote(answer)}: refused: nested too deeply", "refused")
+    except Exception as exc:  # noqa: BLE001 - a parser bug: the answer is refused with the reason, never a crash
+        return Verdict(name, answer, False, f"{name} = {_quote(answer)}: refused: the answer could not be read "
+                                            f"({type(exc).__name__})", "refused")
     messages, timed_out = run_bounded(lambda emit: analyse(question, expr, emit), timeout)
     kinds = [k for k, _ in messages]
     head = f"{name} = {_quote(answer)}"

@@ -72,7 +72,7 @@ class Token:
     pos: int
 
 
-_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _FORBIDDEN = {
     ".": "attribute access ('.') is not allowed",
@@ -119,6 +119,7 @@ def _normalize(text: str) -> str:
     return text
 
 
+_DIGITS = "0123456789"  # only these: '²' and '٣' are digits to str.isdigit, not numbers here
 _SINGLE = {"+": ("OP", "+"), "-": ("OP", "-"), "*": ("OP", "*"), "/": ("OP", "/"), "^": ("OP", "**"),
            "(": ("LP", "("), ")": ("RP", ")"), ",": ("COMMA", ",")}
 
@@ -126,7 +127,7 @@ _SINGLE = {"+": ("OP", "+"), "-": ("OP", "-"), "*": ("OP", "*"), "/": ("OP", "/"
 def _scan_one(text: str, i: int) -> tuple[Token, int]:
     """One plain token at ``text[i]`` (not whitespace): (token, next index)."""
     c = text[i]
-    if c.isdigit() or (c == "." and i + 1 < len(text) and text[i + 1].isdigit()):
+    if c in _DIGITS or (c == "." and i + 1 < len(text) and text[i + 1] in _DIGITS):
         return _scan_number(text, i)
     if c.isalpha() or c == "_":
         return _scan_name(text, i)
@@ -136,6 +137,8 @@ def _scan_one(text: str, i: int) -> tuple[Token, int]:
 def _scan_number(text: str, i: int) -> tuple[Token, int]:
     """A number literal at ``text[i]``, refused when too long or its decimal exponent too large."""
     m = _NUMBER.match(text, i)
+    if m is None:
+        raise _refuse(f"the character {text[i]!r} is not allowed", i)
     lit = m.group(0)
     if len(lit) > MAX_LITERAL:
         raise _refuse(f"the number {lit[:20]}... is too long ({len(lit)} characters; at most {MAX_LITERAL})", i)
@@ -334,7 +337,7 @@ class _Latex:
             sub = self.braced_text()
         else:
             sub, self.i = self.s[self.i:self.i + 1], self.i + 1
-        if not sub.isdigit() or len(sub) > 3:
+        if not sub or any(c not in _DIGITS for c in sub) or len(sub) > 3:
             raise _refuse(f"the subscript {sub[:10]!r} is not allowed (only s_1, s_2, ...)", pos)
         last = self.out.pop()
         self.emit("NAME", last.text + sub, last.pos)
@@ -356,6 +359,9 @@ class _Latex:
     def letters(self, pos: int, depth: int) -> None:
         """Letters: a known word (mu, sigma, exp, log, s12, ...) as one name, else one-letter symbols."""
         m = _LATEX_LETTERS.match(self.s, self.i)
+        if m is None:  # a letter outside A-Z and a-z: é, ß, ...
+            raise _refuse(f"the character {self.s[self.i]!r} is not allowed (write Greek letters as \\mu, \\sigma)",
+                          pos)
         word = m.group(0)
         self.i = m.end()
         if _is_latex_word(word):

@@ -28,6 +28,7 @@ MU = sp.Symbol("mu", real=True)
 SIGMA = sp.Symbol("sigma", positive=True)
 X = affine_flow.X  # real, the symbol derivations.affine_flow integrates over
 MAX_K = 32
+_UNPREDICTABLE = random.SystemRandom()  # draws the written answers' hidden test points, per run
 S = tuple(sp.Symbol(f"s{i}", real=True) for i in range(1, MAX_K + 1))
 
 
@@ -55,15 +56,21 @@ class Question:
         return _reference(self.name)
 
     def points(self, expr, n: int = 8) -> list[dict]:
-        """``n`` random points (exact rationals, fixed per question) in the question's domain."""
-        rng = random.Random(f"written-answer:{self.name}")
+        """``n`` points fixed per question (the feedback quotes them: the same every run), then ``n``
+        drawn from the operating system's randomness (:data:`_UNPREDICTABLE`), all in the question's
+        domain: exact rationals, the random ones with random denominators up to 10**12, so that an
+        answer cannot be built to agree with the closed form only where it is tested."""
+        fixed = random.Random(f"written-answer:{self.name}")
         out = []
-        for _ in range(n):
-            point = {}
-            for v in self.variables(expr):
-                lo, hi = self.ranges.get(v.name, self.ranges.get("s", (-2, 2)))
-                point[v] = sp.Rational(rng.randint(int(lo * 1000), int(hi * 1000)), 1000) + sp.Rational(1, 7919)
-            out.append(point)
+        for rng, denominators in ((fixed, (1000, 1000)), (_UNPREDICTABLE, (10**9, 10**12))):
+            for _ in range(n):
+                q = rng.randint(*denominators)
+                point = {}
+                for v in self.variables(expr):
+                    lo, hi = self.ranges.get(v.name, self.ranges.get("s", (-2, 2)))
+                    offset = sp.Rational(1, 7919) if rng is fixed else 0
+                    point[v] = sp.Rational(rng.randint(int(lo * q), int(hi * q)), q) + offset
+                out.append(point)
         return out
 
     def wrong_forms(self, expr) -> list[tuple]:

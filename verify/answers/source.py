@@ -11,13 +11,19 @@ Where it is looked for (the first that exists):
 
 * a directory submission ``DIR``: ``DIR/answers.py``, ``DIR/src/submission/answers.py``,
   ``DIR/submission/answers.py``, ``DIR/codebase/answers.py``;
-* a file submission ``PATH``: ``PATH.parent/answers.py``;
+* a file submission ``PATH`` alone in its folder (no other ``.py`` file there but ``answers.py``):
+  ``PATH.parent/answers.py``; a file among others (a class folder of single files): ``PATH``
+  itself (its own string constants), never a classmate's ``answers.py``;
+
+Never through a link: a submission that is a symbolic link, or an ``answers.py`` whose real path
+lies outside the submission (a linked folder), is not read, with the reason.
 * no submission (``--submission`` not given, or ``reference``): the reference answers, the
   derived closed forms (:data:`verify.answers.questions.QUESTIONS`).
 """
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +61,21 @@ def candidates(submission) -> list[Path]:
     if p.is_dir():
         return [p / "answers.py", p / "src" / "submission" / "answers.py", p / "submission" / "answers.py",
                 p / "codebase" / "answers.py"]
-    return [p.parent / "answers.py"]
+    return [p.parent / "answers.py"] if _alone(p) else [p]
+
+
+def _alone(file: Path) -> bool:
+    """Is ``file`` the only ``.py`` file of its folder (``answers.py`` aside)?"""
+    try:
+        return not any(c.name not in (file.name, "answers.py") for c in file.parent.glob("*.py"))
+    except OSError:
+        return False
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """Does ``path`` (the real one, links resolved) lie outside ``root``?"""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real != top and not real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def find(submission) -> tuple[Path | None, list[Path]]:
@@ -74,11 +94,16 @@ def for_submission(submission) -> Answers:
     p = Path(submission).expanduser()
     if not p.exists():
         return Answers(str(submission), None, error=f"no file or directory at {p}")
+    if p.is_symlink():
+        return Answers(str(submission), None, error=f"{p.name} is a symbolic link; a submission's own files are read")
     path, _ = find(p)
     if path is None:
         where = (f"in {p} (nor in its src/submission/, submission/ or codebase/)" if p.is_dir()
                  else f"next to {p.name} (in {p.parent})")
         return Answers(str(submission), None, where=where)
+    if _outside(path, p if p.is_dir() else p.parent):
+        return Answers(str(submission), None, error=f"{path.relative_to(p) if p.is_dir() else path.name} is reached "
+                                                    "through a symbolic link out of the submission; it is not read")
     return read(path)
 
 
