@@ -23,7 +23,34 @@ MAX_MESSAGE = 4000
 
 
 def pytest_addoption(parser):
-    parser.getgroup("dgm-verify").addoption("--grading-out", default=None, help="JSON-lines file of check results")
+    group = parser.getgroup("dgm-verify")
+    group.addoption("--grading-out", default=None, help="JSON-lines file of check results")
+    group.addoption("--grading-rubric", default=None,
+                    help="the rubric: after each check of a group students do not see now, the worker is replaced")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    """After a check whose group students do not see now (hidden, or shown later), the submission's
+    worker is stopped, so that nothing it kept of that check's inputs reaches a later check's
+    message; the next check starts a fresh one."""
+    yield
+    if _unseen(item):
+        sandbox = getattr(item.funcargs.get("impl"), "sandbox", None)
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _unseen(item) -> bool:
+    path = item.config.getoption("--grading-rubric")
+    if path is None:
+        return False
+    if not hasattr(item.config, "_dgm_rubric"):
+        from grader.rubric import load
+
+        item.config._dgm_rubric = load(path)
+    group = item.config._dgm_rubric.group_of({"name": item.name.removeprefix("test_"), "targets": list(graded_names(item))})
+    return group is not None and group.visibility != "visible"
 
 
 def pytest_collection_finish(session):

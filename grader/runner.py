@@ -23,7 +23,7 @@ from pathlib import Path
 
 from verify import SUITE, suite_args
 from grader.options import GradeOptions
-from grader.rubric import Group, Rubric
+from grader.rubric import DEFAULT as DEFAULT_RUBRIC, Group, Rubric, load as load_rubric
 from grader import discovery
 
 ROOT = SUITE.parent  # the repository: the worker runs there
@@ -117,7 +117,13 @@ def _worker_cmd(path: Path, out: Path, options: GradeOptions) -> list[str]:
     return _pytest_cmd(options.select, "--submission", str(Path(path).resolve()), "--verify-seed", str(options.seed),
                        "--check-timeout", str(options.check_timeout), "--worker-memory", str(options.memory_mb),
                        "-p", "grader.plugin", "--grading-out", str(out),
-                       *(["--in-process"] if options.in_process else []))
+                       *(["--in-process"] if options.in_process else []),
+                       *(["--grading-rubric", str(options.rubric or DEFAULT_RUBRIC)] if _has_unseen_groups(options) else []))
+
+
+def _has_unseen_groups(options: GradeOptions) -> bool:
+    """Does the rubric hide some group from students now (hidden, or shown only later)?"""
+    return any(g.visibility != "visible" for g in load_rubric(options.rubric).groups)
 
 
 def _run_to_end(cmd: list[str], timeout: float) -> str | None:
