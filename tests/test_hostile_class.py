@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from grader import reports, rubric
+from grader.options import FORMATS
 from grader.runner import grade
 from sandbox.process import UID_BASE, copy_own_files, read_roots
 from tests import hostile
@@ -118,7 +119,7 @@ def test_every_report_of_the_class_is_written(round2, tmp_path):
     labels = [r.label for r in results]
     assert len(set(labels)) == len(labels) and {"alice", "alice-2", "alice-3", "gradebook.csv-2"} <= set(labels)
     out = tmp_path / "out"
-    written = reports.write_all(results, rubric.load(), out, reports.FORMATS)
+    written = reports.write_all(results, rubric.load(), out, FORMATS)
     for path in written:
         if path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
