@@ -9,6 +9,9 @@ Each formula lives in one small function whose docstring gives the math:
 - ``bounds``:    negative_elbo_bound, negative_iwae_bound (chunked over the samples); their terms
   (elbo_terms, kl_per_dimension, iwae_log_weights), shared with training/ and benchmarks/fused.py
 - ``vae``:       the CS236 VAE (MLP encoder / decoder) built on the functions above
+- ``gmvae``:     the GMVAE (mixture-of-Gaussians prior): its negative ELBO and IWAE bound, the class
+- ``ssvae``:     the SSVAE (label marginalised by enumeration): its negative ELBO, the classifier's
+  cross-entropy, the class and its conditional networks
 """
 from impls.bernoulli import log_bernoulli_with_logits
 from impls.bounds import negative_elbo_bound, negative_iwae_bound

@@ -48,39 +48,51 @@ def negative_elbo_bound(x, encoder, decoder, log_likelihood=log_bernoulli_with_l
     return kl + rec, kl, rec
 
 
-def iwae_log_weights(x, logits, z, m, v, log_likelihood=log_bernoulli_with_logits):
+def iwae_log_weights(x, logits, z, m, v, log_likelihood=log_bernoulli_with_logits, log_prior=log_standard_normal):
     """Per sample and example: ``(log w, log p(x|z))`` with
-    log w = log p(x|z) + log N(z; 0, I) - log N(z; m, diag v),  p(x|z) from the decoder's ``logits``.
+    log w = log p(x|z) + log p(z) - log N(z; m, diag v),  p(x|z) from the decoder's ``logits``.
 
     ``z``, ``logits``: (k, B, D) and (k, B, X); ``x``: (B, X); ``m``, ``v``: (B, D); returns (k, B) each.
+    ``log_prior(z)`` defaults to the VAE's N(0, I) (the GMVAE passes its mixture).
     """
     log_px_z = log_likelihood(x, logits)
-    return log_px_z + log_standard_normal(z) - log_normal(z, m, v), log_px_z
+    return log_px_z + log_prior(z) - log_normal(z, m, v), log_px_z
 
 
-def negative_iwae_bound(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS, log_weights=iwae_log_weights,
-                        sample=sample_gaussian):
-    """-L_iw = -mean_b log (1/iw) sum_i p(x_b, z_i) / q(z_i | x_b),  z_i ~ q(z | x_b) iid.
+def iwae_sums(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS, log_weights=iwae_log_weights,
+              sample=sample_gaussian):
+    """The IWAE bound's one pass over its ``iw`` samples, per example: ``(m, v, log sum_i w_i,
+    sum_i log p(x|z_i), sum_i log w_i)`` with z_i ~ q(z | x) iid and w_i as in :func:`iwae_log_weights`.
 
-    The ``iw`` samples are drawn and decoded in chunks of at most ``chunk_elements`` decoder
-    outputs, and the log-sum-exp is accumulated across chunks, so memory does not grow with
-    ``iw``. Returns ``(niwae, kl, rec)``: ``kl`` the analytic batch-mean KL(q || p) and
-    ``rec`` the batch mean of -log p(x|z) over the samples.
-
+    The samples are drawn and decoded in chunks of at most ``chunk_elements`` decoder outputs, and
+    the log-sum-exp is accumulated across chunks, so memory does not grow with ``iw``.
     ``log_weights(x, logits, z, m, v) -> (log w, log p(x|z))`` is the per-chunk kernel and
-    ``sample(m, v)`` the reparameterized draw; they default to :func:`iwae_log_weights` and
-    :func:`sample_gaussian` (benchmarks/fused.py passes compiled ones).
+    ``sample(m, v)`` the reparameterized draw (benchmarks/fused.py passes compiled ones).
     """
     m, v = encoder(x)
     chunk = max(1, min(iw, chunk_elements // max(1, x.numel())))
     log_sum_w = torch.full(m.shape[:-1], -math.inf, dtype=m.dtype, device=m.device)
     log_px_z_sum = torch.zeros_like(log_sum_w)
+    log_w_sum = torch.zeros_like(log_sum_w)
     for start in range(0, iw, chunk):
         k = min(chunk, iw - start)
         z = sample(m.expand(k, *m.shape), v.expand(k, *v.shape))  # (k, B, D)
         log_w, log_px_z = log_weights(x, decoder(z), z, m, v)  # (k, B) each
         log_sum_w = torch.logaddexp(log_sum_w, torch.logsumexp(log_w, 0))
         log_px_z_sum = log_px_z_sum + log_px_z.sum(0)
+        log_w_sum = log_w_sum + log_w.sum(0)
+    return m, v, log_sum_w, log_px_z_sum, log_w_sum
+
+
+def negative_iwae_bound(x, encoder, decoder, iw, chunk_elements=IWAE_CHUNK_ELEMENTS, log_weights=iwae_log_weights,
+                        sample=sample_gaussian):
+    """-L_iw = -mean_b log (1/iw) sum_i p(x_b, z_i) / q(z_i | x_b),  z_i ~ q(z | x_b) iid.
+
+    Returns ``(niwae, kl, rec)``: ``kl`` the analytic batch-mean KL(q || p) and ``rec`` the batch
+    mean of -log p(x|z) over the samples. The samples are drawn in chunks (:func:`iwae_sums`, where
+    ``chunk_elements``, ``log_weights`` and ``sample`` are described).
+    """
+    m, v, log_sum_w, log_px_z_sum, _ = iwae_sums(x, encoder, decoder, iw, chunk_elements, log_weights, sample)
     iwae = log_sum_w - math.log(iw)
     kl = kl_per_dimension(m, v).sum(-1).mean()
     rec = -(log_px_z_sum / iw).mean()
