@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Union
 
-from . import affine_flow, bernoulli, coupling, elbo, gaussian
+from . import affine_flow, bernoulli, categorical, coupling, elbo, gaussian
 from ._base import Derivation, lazy_attributes
 from .affine_flow import affine_flow_density
 from .bernoulli import log_likelihood
@@ -27,7 +27,7 @@ from .gaussian import kl, kl_standard, log_density
 
 __all__ = [
     "Derivation", "ALL", "register", "get",
-    "gaussian", "bernoulli", "elbo", "affine_flow", "coupling",
+    "gaussian", "bernoulli", "elbo", "affine_flow", "coupling", "categorical",
     "log_density", "kl", "kl_standard", "log_likelihood", "elbo_identity", "affine_flow_density",
     "coupling_log_det",
     "LOG_DENSITY", "KL", "KL_STANDARD", "LOG_LIKELIHOOD", "IDENTITY", "AFFINE_FLOW", "COUPLING_LOG_DET",
@@ -41,6 +41,9 @@ ALL: dict[str, Union[Derivation, Callable[[], Derivation]]] = {
     "elbo.identity": elbo_identity,
     "affine_flow.density": affine_flow_density,
     "coupling.log_det": coupling_log_det,
+    "categorical.kl_uniform": categorical.kl_uniform,
+    "categorical.enumerated_elbo": categorical.enumerated_elbo,
+    "categorical.mixture_log_density": categorical.mixture_log_density,
 }
 
 

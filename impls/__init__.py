@@ -16,4 +16,6 @@ Each formula lives in one small function whose docstring gives the math:
 from impls.bernoulli import log_bernoulli_with_logits
 from impls.bounds import negative_elbo_bound, negative_iwae_bound
 from impls.gaussian import kl_normal, log_normal, log_normal_mixture, sample_gaussian
+from impls.gmvae import gmvae_negative_elbo_bound, gmvae_negative_iwae_bound
 from impls.reductions import log_mean_exp
+from impls.ssvae import ssvae_negative_elbo_bound

@@ -187,9 +187,10 @@ class Channel:
                 self._fns[fid] = value
                 self._fn_ids[key] = fid
             attrs = {}
-            z_dim = getattr(value, "z_dim", None)
-            if type(z_dim) is int:
-                attrs["z_dim"] = z_dim
+            for attr in ("z_dim", "y_dim"):  # the sizes a starter's class reads off its networks
+                size = getattr(value, attr, None)
+                if type(size) is int:
+                    attrs[attr] = size
             return wire.Ref("fn", self._fn_ids[key], attrs)
         raise TypeError(f"a {type(value).__name__} cannot be sent to the sandbox")
 

@@ -6,9 +6,10 @@ IPython magics and shell lines skipped), a zip (extracted safely into a private 
 rule again), or the starter's package (CS236 ``codebase/``, XCS236 ``src/submission/``, the package
 folder itself, or a flat folder of its modules). In a package every module counts: ``utils`` and
 ``models/vae`` first, then the others (e.g. ``flows.py`` beside a checkout); a module other than
-those two that fails to import is a note, not a failure. A ``VAE`` class's methods are adapted to
-the contract's ``negative_elbo_bound(x, encoder, decoder)`` form: the object is built without its
-``__init__`` and the checks' networks and prior are plugged in.
+those two that fails to import is a note, not a failure. A ``VAE``, ``GMVAE`` or ``SSVAE`` class's
+methods are adapted to the contract's forms (``negative_elbo_bound(x, encoder, decoder)``,
+``gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v)``, ...): the object is built without
+its ``__init__`` and the checks' networks and prior are plugged in (``MODEL_METHODS``).
 
 Imports of packages the checks never use, and the starter's pieces a hand-in leaves out, get
 stand-ins (``standins.py``); what happened is reported in ``notes``.
@@ -282,17 +283,19 @@ def _load_package(form, names, notes) -> dict:
 
 def _collect(module, names, namespace: dict) -> list[str]:
     """Add the contract names ``module`` defines to ``namespace`` (the first found wins); returns them.
-    A ``VAE`` class supplies the bounds it has as methods."""
+    A ``VAE``, ``GMVAE`` or ``SSVAE`` class supplies the bounds it has as methods (``MODEL_METHODS``)."""
     function_names, class_names = names
     added = [n for n in function_names + class_names if n not in namespace and hasattr(module, n)]
     for n in added:
         namespace[n] = getattr(module, n)
-    vae_cls = getattr(module, "VAE", None)
-    if isinstance(vae_cls, type):
-        for method in ("negative_elbo_bound", "negative_iwae_bound"):
-            if method in function_names and method not in namespace and hasattr(vae_cls, method):
-                namespace[method] = _vae_method(vae_cls, method)
-                added.append(method)
+    for class_name, (build, methods) in MODEL_METHODS.items():
+        model_cls = getattr(module, class_name, None)
+        if not isinstance(model_cls, type):
+            continue
+        for method, name in methods:
+            if name in function_names and name not in namespace and hasattr(model_cls, method):
+                namespace[name] = _model_method(model_cls, method, build)
+                added.append(name)
     return added
 
 
@@ -303,6 +306,7 @@ class _Net(nn.Module):
         super().__init__()
         self.fn = fn
         self.z_dim = getattr(fn, "z_dim", None)
+        self.y_dim = getattr(fn, "y_dim", None)
 
     def forward(self, *args):
         return self.fn(*args)
@@ -313,20 +317,72 @@ class _Net(nn.Module):
     def decode(self, *args):
         return self.fn(*args)
 
+    def classify(self, *args):
+        return self.fn(*args)
 
-def _vae_method(vae_cls, method):
-    def contract_form(x, encoder, decoder, *args):
-        model = vae_cls.__new__(vae_cls)
-        nn.Module.__init__(model)
-        enc, dec = _Net(encoder), _Net(decoder)
-        model.enc = model.encoder = enc
-        model.dec = model.decoder = dec
-        model.z_dim = enc.z_dim
-        model.name = "vae"
-        model.z_prior_m = nn.Parameter(torch.zeros(1, dtype=x.dtype, device=x.device), requires_grad=False)
-        model.z_prior_v = nn.Parameter(torch.ones(1, dtype=x.dtype, device=x.device), requires_grad=False)
-        model.z_prior = (model.z_prior_m, model.z_prior_v)
-        return getattr(model, method)(x, *args)
 
-    contract_form.__name__ = f"VAE.{method}"
+def _bare(model_cls, name, x, encoder, decoder):
+    """An instance of the submission's class built without its ``__init__``, with our networks under
+    every spelling and the standard normal prior ``z_prior_m``, ``z_prior_v`` (shape (1,)) of the starters."""
+    model = model_cls.__new__(model_cls)
+    nn.Module.__init__(model)
+    enc, dec = _Net(encoder), _Net(decoder)
+    model.enc = model.encoder = enc
+    model.dec = model.decoder = dec
+    model.z_dim = enc.z_dim
+    model.name = name
+    model.z_prior_m = nn.Parameter(torch.zeros(1, dtype=x.dtype, device=x.device), requires_grad=False)
+    model.z_prior_v = nn.Parameter(torch.ones(1, dtype=x.dtype, device=x.device), requires_grad=False)
+    model.z_prior = (model.z_prior_m, model.z_prior_v)
+    return model
+
+
+def _vae(model_cls, x, encoder, decoder, *args):
+    """``VAE``: the contract's ``(x, encoder, decoder, *rest)``; the method takes ``(x, *rest)``."""
+    return _bare(model_cls, "vae", x, encoder, decoder), args
+
+
+def _inverse_softplus(y):
+    """h with softplus(h) = y (y > 0): y + log(1 - exp(-y))."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+def _gmvae(model_cls, x, encoder, decoder, prior_m, prior_v, *args):
+    """``GMVAE``: the contract's ``(x, encoder, decoder, prior_m, prior_v, *rest)``. The prior (1, k, D)
+    is handed over as the starter's ``z_pre`` (1, 2k, D): ``ut.gaussian_parameters(self.z_pre, dim=1)``
+    (the first k rows as means, softplus of the rest + 1e-8 as variances) gives back ``(prior_m, prior_v)``,
+    and gradients flow from ``z_pre`` to them. ``pi`` holds the uniform weights."""
+    model = _bare(model_cls, "gmvae", x, encoder, decoder)
+    model.k = prior_m.shape[1]
+    model.z_dim = prior_m.shape[-1]
+    model.z_pre = torch.cat([prior_m, _inverse_softplus(prior_v - 1e-8)], dim=1)
+    model.pi = torch.ones(model.k, dtype=x.dtype, device=x.device) / model.k
+    return model, args
+
+
+def _ssvae(model_cls, x, encoder, decoder, classifier, *args):
+    """``SSVAE``: the contract's ``(x, encoder, decoder, classifier)``; ``cls`` / ``classifier`` answers
+    ``classify(x)`` and ``cls(x)``, ``y_dim`` is the classifier's number of classes."""
+    model = _bare(model_cls, "ssvae", x, encoder, decoder)
+    model.cls = model.classifier = _Net(classifier)
+    model.y_dim = model.cls.y_dim
+    model.gen_weight, model.class_weight = 1, 100
+    return model, args
+
+
+# class name: (how its object is built from the contract's arguments, (method, contract name) pairs)
+MODEL_METHODS = {
+    "VAE": (_vae, (("negative_elbo_bound", "negative_elbo_bound"), ("negative_iwae_bound", "negative_iwae_bound"))),
+    "GMVAE": (_gmvae, (("negative_elbo_bound", "gmvae_negative_elbo_bound"),
+                       ("negative_iwae_bound", "gmvae_negative_iwae_bound"))),
+    "SSVAE": (_ssvae, (("negative_elbo_bound", "ssvae_negative_elbo_bound"),)),
+}
+
+
+def _model_method(model_cls, method, build):
+    def contract_form(x, *args):
+        model, rest = build(model_cls, x, *args)
+        return getattr(model, method)(x, *rest)
+
+    contract_form.__name__ = f"{model_cls.__name__}.{method}"
     return contract_form

@@ -236,6 +236,9 @@ def _remote_net_class(worker):
         def decode(self, *args):
             return self(*args)
 
+        def classify(self, *args):
+            return self(*args)
+
     return RemoteNet
 
 

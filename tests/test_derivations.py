@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMES = list(derivations.ALL)
 
 # Sampling ranges by symbol name; default: positive symbols in (0.2, 3), others in (-3, 3).
-DOMAINS = {"bernoulli.log_likelihood": {"x": (0.0, 1.0), "l": (-6.0, 6.0)}}
+DOMAINS = {"bernoulli.log_likelihood": {"x": (0.0, 1.0), "l": (-6.0, 6.0)},
+           "categorical.kl_uniform": {"q": (0.0, 1.0), "Y": (2.0, 12.0)},
+           "categorical.enumerated_elbo": {"q": (0.01, 0.99)}}
 
 
 def random_args(d: Derivation, rng, size=200):
@@ -241,3 +243,38 @@ def test_python_m_derivations_prints_everything():
     for name in NAMES:
         assert name in result.stdout
     assert "LaTeX:" in result.stdout
+
+
+# --------------------------------------------------------------- categorical (SSVAE, GMVAE)
+def test_kl_uniform_matches_scipy_entropy():
+    """sum_y of the per-class term = scipy's relative entropy from the uniform distribution; 0 log 0 = 0."""
+    rng = np.random.default_rng(4)
+    for classes in (2, 3, 10):
+        q = rng.dirichlet(np.ones(classes), size=20)
+        q[0, 0] = 0.0
+        q[0] /= q[0].sum()
+        got = derivations.get("categorical.kl_uniform").oracle(q, classes).sum(-1)
+        np.testing.assert_allclose(got, stats.entropy(q, np.full(classes, 1 / classes), axis=-1), rtol=1e-12)
+    assert derivations.get("categorical.kl_uniform").oracle(np.full(4, 0.25), 4).sum() == 0
+
+
+def test_enumerated_elbo_matches_quadrature():
+    """The identity against the joint log-ratio summed over y and integrated over z by quadrature."""
+    d = derivations.get("categorical.enumerated_elbo")
+    q, (m1, v1), (m2, v2), r1, r2 = 0.3, (0.4, 0.7), (-1.1, 1.9), 2.5, 4.0
+
+    def z_part(m, v, r):
+        f = lambda z: stats.norm.pdf(z, m, np.sqrt(v)) * (stats.norm.logpdf(z) - stats.norm.logpdf(z, m, np.sqrt(v)))  # noqa: E731
+        return -r + integrate.quad(f, -30, 30, epsabs=1e-13)[0]
+
+    joint = q * (z_part(m1, v1, r1) + np.log(0.5 / q)) + (1 - q) * (z_part(m2, v2, r2) + np.log(0.5 / (1 - q)))
+    np.testing.assert_allclose(d.oracle(q, m1, v1, m2, v2, r1, r2), joint, rtol=1e-10)
+
+
+def test_mixture_log_density_matches_scipy_and_is_stable_far_away():
+    d = derivations.get("categorical.mixture_log_density")
+    z, m1, v1, m2, v2 = 0.3, -1.0, 0.5, 2.0, 1.5
+    direct = np.log(0.5 * stats.norm.pdf(z, m1, np.sqrt(v1)) + 0.5 * stats.norm.pdf(z, m2, np.sqrt(v2)))
+    np.testing.assert_allclose(d.oracle(z, m1, v1, m2, v2), direct, rtol=1e-13)
+    far = d.oracle(0.0, 1e3, 1.0, 2e3, 1.0)  # both densities underflow; the log-sum-exp form does not
+    np.testing.assert_allclose(far, -0.5 * np.log(2 * np.pi) - 0.5e6 - np.log(2), rtol=1e-13)

@@ -23,6 +23,9 @@ FUNCTION_NAMES = (
     "negative_elbo_bound",
     "negative_iwae_bound",
     "affine_flow_log_prob",
+    "gmvae_negative_elbo_bound",
+    "gmvae_negative_iwae_bound",
+    "ssvae_negative_elbo_bound",
 )
 CLASS_NAMES = ("AffineCoupling",)
 CONTRACT_NAMES = FUNCTION_NAMES + CLASS_NAMES
