@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from scipy.special import logsumexp
 
-from derivations import bernoulli, gaussian
+from derivations import bernoulli, categorical, gaussian
 
 
 def log_normal(x, m, v):
@@ -41,3 +42,45 @@ def log_mean_exp(x, dim):
 def log_normal_mixture(z, m, v):
     """log (1/K) sum_k N(z; m_k, v_k) for z (B, D), m, v (B or 1, K, D)."""
     return log_mean_exp(log_normal(np.asarray(z)[:, None, :], m, v), dim=-1)
+
+
+def log_softmax(logits):
+    """log q(y|x) from the classifier's logits, over the last dim (scipy)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return logits - logsumexp(logits, axis=-1, keepdims=True)
+
+
+def kl_categorical_uniform(logits):
+    """KL(q || uniform) of q = softmax(logits) over the last dim: the derivation's per-class term, summed."""
+    q = np.exp(log_softmax(logits))
+    return np.sum(categorical.KL_UNIFORM.oracle(q, q.shape[-1]), axis=-1)
+
+
+# --------------------------------------------------------------------- torch, float64, for autograd
+# The same closed forms as above, in torch so that a check can differentiate them (the gradient
+# oracles of the GMVAE's and SSVAE's checks); tests/test_oracles.py holds them equal to the numpy ones.
+def torch_log_normal(x, m, v):
+    """log N(x; m, diag v) summed over the last dim: -1/2 sum (log 2 pi + log v + (x - m)^2 / v)."""
+    return -0.5 * (math.log(2 * math.pi) + torch.log(v) + (x - m) ** 2 / v).sum(-1)
+
+
+def torch_log_normal_mixture(z, m, v):
+    """log (1/K) sum_k N(z; m_k, v_k), z (B, D), m and v (1, K, D): logsumexp_k - log K."""
+    return torch.logsumexp(torch_log_normal(z.unsqueeze(-2), m, v), dim=-1) - math.log(m.shape[-2])
+
+
+def torch_log_bernoulli_with_logits(x, logits):
+    """sum_d -(x softplus(-l) + (1 - x) softplus(l))."""
+    f = torch.nn.functional.softplus
+    return -(x * f(-logits) + (1 - x) * f(logits)).sum(-1)
+
+
+def torch_kl_standard_normal(m, v):
+    """KL(N(m, diag v) || N(0, I)) = 1/2 sum (v + m^2 - 1 - log v)."""
+    return 0.5 * (v + m ** 2 - 1 - torch.log(v)).sum(-1)
+
+
+def torch_kl_categorical_uniform(logits):
+    """KL(softmax(logits) || uniform) = sum_y q_y (log q_y + log Y)."""
+    log_q = torch.log_softmax(logits, dim=-1)
+    return (log_q.exp() * (log_q + math.log(logits.shape[-1]))).sum(-1)
