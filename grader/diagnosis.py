@@ -22,7 +22,9 @@ import torch
 from grader.catalogue import Bug, bugs_for
 
 MAX_CALLS_COMPARED = 3
-OUTPUT_LABELS = {"negative_elbo_bound": ("nelbo", "kl", "rec"), "negative_iwae_bound": ("niwae", "kl", "rec")}
+OUTPUT_LABELS = {"negative_elbo_bound": ("nelbo", "kl", "rec"), "negative_iwae_bound": ("niwae", "kl", "rec"),
+                 "gmvae_negative_elbo_bound": ("nelbo", "kl", "rec"), "gmvae_negative_iwae_bound": ("niwae", "kl", "rec"),
+                 "ssvae_negative_elbo_bound": ("nelbo", "kl_z", "kl_y", "rec")}
 PROBE_SEED = 16
 
 
@@ -189,6 +191,22 @@ def _probe_bound(iw=None):
     return (x, encoder, decoder) if iw is None else (x, encoder, decoder, iw)
 
 
+def _probe_gmvae(iw=None):
+    from verify.latent_models import mixture_prior
+
+    x, encoder, decoder = _probe_bound()
+    prior_m, prior_v = mixture_prior(3, 2, seed=PROBE_SEED)
+    return (x, encoder, decoder, prior_m, prior_v) + (() if iw is None else (iw,))
+
+
+def _probe_ssvae():
+    from verify.latent_models import Classifier, LabelDecoder, LabelEncoder
+
+    x = _probe_bound()[0]
+    return (x, LabelEncoder(6, 3, 2, seed=PROBE_SEED), LabelDecoder(2, 3, 6, seed=PROBE_SEED + 1),
+            Classifier(6, 3, seed=PROBE_SEED + 2))
+
+
 PROBES = {
     "sample_gaussian": _probe_sample,
     "log_normal": _probe_log_normal,
@@ -199,6 +217,9 @@ PROBES = {
     "negative_elbo_bound": _probe_bound,
     "negative_iwae_bound": lambda: _probe_bound(4),
     "affine_flow_log_prob": _probe_affine_flow,
+    "gmvae_negative_elbo_bound": _probe_gmvae,
+    "gmvae_negative_iwae_bound": lambda: _probe_gmvae(4),
+    "ssvae_negative_elbo_bound": _probe_ssvae,
 }
 
 

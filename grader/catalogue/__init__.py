@@ -15,7 +15,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from grader.catalogue import flows, vae  # noqa: F401  (the bug modules register on import)
+from grader.catalogue import flows, gmvae, ssvae, vae  # noqa: F401  (the bug modules register on import)
 from grader.catalogue.registry import BUGS, Bug, bug, bugs_for  # noqa: F401
 
 

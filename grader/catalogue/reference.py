@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 IMPLS = Path(__file__).resolve().parents[2] / "impls"
-MODULES = ("gaussian", "bernoulli", "reductions", "bounds", "flows")
+MODULES = ("gaussian", "bernoulli", "reductions", "bounds", "flows", "vae", "gmvae", "ssvae")
 PACKAGE = "dgm_reference"
 
 
