@@ -24,9 +24,24 @@ def _assert_all_pass(run, what, at_least):
     assert len(run.passed) >= at_least, f"{what}: only {len(run.passed)} checks ran"
 
 
-@pytest.mark.parametrize("variant", ["torch_distributions.py", "float64_internals.py", "cs236", "xcs236"])
+NOT_GMVAE = "not gmvae and not ssvae"  # the single-file variants implement the VAE's names only
+
+
+@pytest.mark.parametrize("variant", ["torch_distributions.py", "float64_internals.py"])
 def test_correct_vae_variant_passes(variant):
-    _assert_all_pass(run_suite(VARIANTS / variant, "-k", NOT_FLOWS), variant, 50)
+    _assert_all_pass(run_suite(VARIANTS / variant, "-k", f"{NOT_FLOWS} and {NOT_GMVAE}"), variant, 50)
+
+
+@pytest.mark.parametrize("variant", ["cs236", "xcs236"])
+def test_correct_checkout_variant_passes(variant):
+    """The starters' layouts with every model: VAE, GMVAE (models/gmvae.py) and SSVAE (models/ssvae.py)."""
+    _assert_all_pass(run_suite(VARIANTS / variant, "-k", NOT_FLOWS), variant, 80)
+
+
+@pytest.mark.parametrize("variant", ["cs236", "xcs236"])
+def test_correct_gmvae_ssvae_variant_passes_sandboxed(variant):
+    """The GMVAE's and SSVAE's checks through the sandbox (the gradient checks' cross-check calls included)."""
+    _assert_all_pass(run_suite(VARIANTS / variant, "-k", "gmvae or ssvae", in_process=False), variant, 30)
 
 
 @pytest.mark.parametrize("target, variant", FLOW_VARIANTS, ids=[v for _, v in FLOW_VARIANTS])

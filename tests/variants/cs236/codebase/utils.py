@@ -39,3 +39,14 @@ def log_mean_exp(x, dim):
 
 def duplicate(x, rep):
     return x.expand(rep, *x.shape).reshape(-1, *x.shape[1:])
+
+
+def gaussian_parameters(h, dim=-1):
+    m, h = torch.split(h, h.size(dim) // 2, dim=dim)
+    v = F.softplus(h) + 1e-8
+    return m, v
+
+
+def kl_cat(q, log_q, log_p):
+    element_wise = q * (log_q - log_p)
+    return element_wise.sum(-1)
