@@ -1,6 +1,6 @@
 """Patterns of real student code, written for these tests in the styles students use (tests/test_real_patterns.py).
 
-``base/`` is a correct CS236 checkout (codebase/utils.py, codebase/models/vae.py). Each other folder is
+``base/`` is a correct CS236 checkout (codebase/utils.py, codebase/models/vae.py, gmvae.py, ssvae.py). Each other folder is
 one entry: its ``utils.py`` is appended to the base's utils.py (its functions replace the base's), its
 ``vae.py`` to the base's vae.py (a ``class VAE(VAE)`` replacing some methods). :func:`materialize`
 writes the entry's checkout.

@@ -54,3 +54,15 @@ def log_sum_exp(x, dim=0):
 
 def duplicate(x, rep):
     return x.expand(rep, *x.shape).reshape(-1, *x.shape[1:])
+
+
+def gaussian_parameters(h, dim=-1):
+    m, h = torch.split(h, h.size(dim) // 2, dim=dim)
+    v = F.softplus(h) + 1e-8
+    return m, v
+
+
+def kl_cat(q, log_q, log_p):
+    element_wise = (q * (log_q - log_p))
+    kl = element_wise.sum(-1)
+    return kl
