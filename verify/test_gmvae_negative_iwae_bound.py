@@ -7,7 +7,8 @@ uniform mixture prior: niwae = -mean_b log (1/iw) sum_i p(x_b|z_i) p(z_i) / q(z_
 * replay: the decoder records the latents it receives; niwae, kl and rec are recomputed from those
   samples under a mixture of distinct components, to float64 precision;
 * statistical, on a 1-D GMVAE whose log-weights are bounded (verify/latent_models.py): E L_1 <= E L_5
-  <= E L_50 <= log p(x) (quadrature); E L_1 exact, E L_200 >= E L_2; E L_1 = the ELBO's expectation.
+  <= E L_50 <= log p(x) (quadrature); E L_1 exact, E L_200 >= E L_2; E L_1 = the ELBO's expectation
+  (gmvae_negative_elbo_bound's mean meets it in a check of its own).
 """
 import math
 
@@ -26,7 +27,6 @@ from verify.stats import (
     assert_true_mean_at_least_by_hoeffding,
     assert_true_mean_at_most_by_hoeffding,
     assert_true_mean_equal_by_hoeffding,
-    assert_two_sample_means_equal_by_hoeffding,
     assert_two_sample_means_ordered_by_hoeffding,
 )
 
@@ -183,7 +183,7 @@ def test_gmvae_negative_iwae_bound_ordering_in_expectation(impl, device):
     length R = 14.6; n = 2000 examples per mean; one-sided Hoeffding (two-sample for the ordering).
 
     False-failure rate: 1e-6 (3.3e-7 per comparison). Power, each with probability at least 1 - 1e-6:
-    detects E L_k above E L_k' (k < k') by 3.5 nats, and E L_50 above log p(x) by 1.75 nats (a missing
+    detects E L_k above E L_k' (k < k') by 3.5 nats, and E L_50 above log p(x) by 1.8 nats (a missing
     -log iw puts it log 50 = 3.9 nats above).
     """
     model, ks = BoundedMixtureModel(device=device), (1, 5, 50)
@@ -207,8 +207,8 @@ def test_gmvae_negative_iwae_bound_converges_towards_log_px(impl, device):
     (R = 14.6, n = 2000).
 
     False-failure rate: 1e-6 (5e-7 per comparison). Power, each with probability at least 1 - 1e-6:
-    detects a bias of 1.76 nats in the mean of L_1 (a wrong prior or weight is caught exactly by replay), and
-    E L_200 below E L_2 by 1.74 nats (a mean of log-weights stays at E L_1; the replay checks catch it
+    detects a bias of 1.8 nats in the mean of L_1 (a wrong prior or weight is caught exactly by replay), and
+    E L_200 below E L_2 by 1.7 nats (a mean of log-weights stays at E L_1; the replay checks catch it
     exactly).
     """
     model = BoundedMixtureModel(device=device)
@@ -225,21 +225,21 @@ def test_gmvae_negative_iwae_bound_converges_towards_log_px(impl, device):
 
 
 @pytest.mark.stochastic
-@grades("gmvae_negative_iwae_bound", "gmvae_negative_elbo_bound")
-def test_gmvae_negative_iwae_bound_iw1_mean_equals_elbo_mean(impl, device):
-    """L_1 and -nelbo share their expectation (CLARIFICATIONS.md; under the mixture both are one-sample
-    estimates log p(x|z) + log p(z) - log q(z|x), so both lie in the model's interval of length R = 14.6).
-    Two-sample Hoeffding on the means over n = 2000 examples each.
+def test_gmvae_negative_iwae_bound_iw1_mean_equals_elbo_expectation(impl, device):
+    """L_1 and -nelbo share their expectation (CLARIFICATIONS.md): E L_1 = E_q log p(x|z) + log p(z) - log q(z|x),
+    by quadrature on the 1-D GMVAE whose log-weights lie in an interval of length R = 14.6. Two-sided
+    Hoeffding on the mean of L_1 over n = 2000 examples. (The bound is judged on its own: the submission's
+    gmvae_negative_elbo_bound meets the same expectation in a check of its own.)
 
-    False-failure rate: 1e-6. Power: detects a difference of 3.5 nats between the expectations with
-    probability at least 1 - 1e-6.
+    False-failure rate: 1e-6. Power: detects a bias of 1.7 nats with probability at least 1 - 1e-6.
     """
     model = BoundedMixtureModel(device=device)
-    x = model.x(N_EXAMPLES)
     l1 = _mean_bounds(impl, model, (1,))[1]
-    nelbo = _outputs(impl.gmvae_negative_elbo_bound(x, model.encoder, model.decoder, model.prior_m, model.prior_v),
-                     ("nelbo", "kl", "rec"), "gmvae_negative_elbo_bound")[0]
-    assert_two_sample_means_equal_by_hoeffding(
-        l1, -float(nelbo), n=N_EXAMPLES, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
-        what=f"{NAME}(iw=1) vs gmvae_negative_elbo_bound: mean L_1 = mean -nelbo in expectation",
-        details=f"L_1 = {l1:.4f}, -nelbo = {-float(nelbo):.4f}, exact E L_1 = {model.expected_l1:.4f}")
+    lo, hi = model.log_weight_interval
+    if not lo <= l1 <= hi:
+        raise AssertionError(f"{NAME}(iw=1): mean L_1 = {l1:.6g} over {N_EXAMPLES} examples is outside "
+                             f"[{lo:.4f}, {hi:.4f}], the interval holding every log-weight of this model")
+    assert_true_mean_equal_by_hoeffding(
+        l1, expected=model.expected_l1, n=N_EXAMPLES, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
+        what=f"{NAME}(iw=1): mean over {N_EXAMPLES} examples vs E[-nelbo] = {model.expected_l1:.4f} (quadrature)",
+        details=f"L_1 = {l1:.4f}; with iw = 1 the bound is the ELBO in expectation")

@@ -246,7 +246,7 @@ def test_ssvae_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
 
     False-failure rate: 1e-6 (5e-7 each). Power, each with probability at least 1 - 1e-6: detects a
     sup-CDF error of 0.057 in the 9,000 standardized latents (1,500 examples x 3 labels x 2 dims: a
-    standard deviation 27% off), shared noise always, and a correlation of 0.50 between examples b and
+    standard deviation 27% off), shared noise always, and a correlation of 0.5 between examples b and
     b + B/2.
     """
     batch = 1500
