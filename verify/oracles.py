@@ -70,9 +70,10 @@ def torch_log_normal_mixture(z, m, v):
 
 
 def torch_log_bernoulli_with_logits(x, logits):
-    """sum_d -(x softplus(-l) + (1 - x) softplus(l))."""
-    f = torch.nn.functional.softplus
-    return -(x * f(-logits) + (1 - x) * f(logits)).sum(-1)
+    """sum_d -(x softplus(-l) + (1 - x) softplus(l)), softplus(t) = logaddexp(0, t) (exact for large t,
+    unlike torch's softplus, which returns t above its threshold 20)."""
+    zero = torch.zeros((), dtype=logits.dtype, device=logits.device)
+    return -(x * torch.logaddexp(zero, -logits) + (1 - x) * torch.logaddexp(zero, logits)).sum(-1)
 
 
 def torch_kl_standard_normal(m, v):
