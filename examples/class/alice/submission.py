@@ -46,6 +46,35 @@ def negative_iwae_bound(x, encoder, decoder, iw):
     return niwae, kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v)).mean(), -log_px_z.mean()
 
 
+
+def gmvae_negative_elbo_bound(x, encoder, decoder, prior_m, prior_v):
+    m, v = encoder(x)
+    z = sample_gaussian(m, v)
+    kl = (log_normal(z, m, v) - log_normal_mixture(z, prior_m, prior_v)).mean()
+    rec = -log_bernoulli_with_logits(x, decoder(z)).mean()
+    return kl + rec, kl, rec
+
+
+def gmvae_negative_iwae_bound(x, encoder, decoder, prior_m, prior_v, iw):
+    m, v = encoder(x)
+    z = sample_gaussian(m.unsqueeze(0).expand(iw, -1, -1), v.unsqueeze(0).expand(iw, -1, -1))
+    log_px_z = log_bernoulli_with_logits(x.expand(iw, -1, -1), decoder(z))
+    kl = log_normal(z, m, v) - log_normal_mixture(z.reshape(-1, z.shape[-1]), prior_m, prior_v).reshape(iw, -1)
+    return -log_mean_exp(log_px_z - kl, 0).mean(), kl.mean(), -log_px_z.mean()
+
+
+def ssvae_negative_elbo_bound(x, encoder, decoder, classifier):
+    log_q = F.log_softmax(classifier(x), dim=-1)
+    q, classes = log_q.exp(), log_q.shape[-1]
+    kl_y = (q * (log_q + math.log(classes))).sum(-1).mean()
+    kl_z, rec = 0, 0
+    for c in range(classes):
+        y = F.one_hot(torch.full((x.shape[0],), c, device=x.device), classes).to(x.dtype)
+        m, v = encoder(x, y)
+        kl_z = kl_z + q[:, c] * kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v))
+        rec = rec - q[:, c] * log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v), y))
+    return kl_y + kl_z.mean() + rec.mean(), kl_z.mean(), kl_y, rec.mean()
+
 def affine_flow_log_prob(x, scale, shift):
     z = (x - shift) / scale
     return -0.5 * math.log(2 * math.pi) - 0.5 * z**2 - torch.log(torch.abs(torch.as_tensor(scale)))
