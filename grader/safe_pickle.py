@@ -41,10 +41,12 @@ STORAGES = {
     "ByteStorage": ("B", 1), "BoolStorage": ("?", 1),
 }
 NUMPY_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")
+BUILTINS = ("builtins", "__builtin__")  # protocols 0-3 write set, frozenset and bytearray as calls
 ALLOWED_GLOBALS = ({("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
                     ("torch.storage", "_load_from_bytes"), ("collections", "OrderedDict"), ("_codecs", "encode"),
                     ("numpy", "dtype")}
-                   | {(m, "scalar") for m in NUMPY_MULTIARRAY} | {("torch", s) for s in STORAGES})
+                   | {(m, "scalar") for m in NUMPY_MULTIARRAY} | {("torch", s) for s in STORAGES}
+                   | {(b, c) for b in BUILTINS for c in ("set", "frozenset", "bytearray")})
 NUMPY_FORMATS = {"f2": "e", "f4": "f", "f8": "d", "i1": "b", "i2": "h", "i4": "i", "i8": "q",
                  "u1": "B", "u2": "H", "u4": "I", "u8": "Q", "b1": "?"}
 
@@ -238,6 +240,8 @@ def _call(fn, args, pos):
     key = (fn.module, fn.name)
     if key == ("collections", "OrderedDict") and args in ((), ([],)):
         return {}
+    if fn.module in BUILTINS:
+        return _builtin(fn.name, args, pos)
     if key == ("_codecs", "encode") and len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
         return args[0].encode("latin-1")
     if key == ("numpy", "dtype") and len(args) == 3 and isinstance(args[0], str) and args[0] in NUMPY_FORMATS:
@@ -249,6 +253,20 @@ def _call(fn, args, pos):
     if fn.module == "torch._utils" and fn.name.startswith("_rebuild_tensor") and args and isinstance(args[0], _Storage):
         return _tensor(args, pos)
     raise UnsafePickle(f"refused: REDUCE at byte {pos}: {fn} with arguments other than the course's metric files use")
+
+
+def _builtin(name, args, pos):
+    """set([...]), frozenset([...]) and bytearray(b'...') / bytearray('...', 'latin-1') as protocols 0-3 write them."""
+    if name in ("set", "frozenset") and (args == () or (len(args) == 1 and isinstance(args[0], list))):
+        return (set if name == "set" else frozenset)(args[0] if args else ())
+    if name == "bytearray":
+        if args == ():
+            return b""
+        if len(args) == 1 and isinstance(args[0], bytes):
+            return args[0]
+        if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
+            return args[0].encode("latin-1")
+    raise UnsafePickle(f"refused: REDUCE at byte {pos}: {name} with arguments other than plain data")
 
 
 def _numpy_scalar(dtype, raw, pos):
