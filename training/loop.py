@@ -55,7 +55,8 @@ class CSVLog:
         self.rows = []
         if resume_at is not None and self.path.exists():
             with self.path.open() as f:
-                self.rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)
+                self.rows = [{k: int(float(v)) if k == "iteration" else float(v) for k, v in r.items()}
+                             for r in csv.DictReader(f)
                              if int(float(r["iteration"])) <= resume_at]
         with self.path.open("w", newline="") as f:
             w = csv.DictWriter(f, self.fields)
