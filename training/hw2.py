@@ -97,32 +97,41 @@ def course_static_binarize(images):
 
 # ------------------------------------------------------------------------------ GMVAE
 @torch.no_grad()
-def evaluate_gmvae(model, x, iws=GMVAE_IWS, elbo_repeats=10, iwae_repeats=None, batch=100, seed=0, progress=True):
+def evaluate_gmvae(model, x, iws=GMVAE_IWS, elbo_repeats=10, iwae_repeats=None, batch=100, seed=0, progress=True,
+                   big_iw_images=0, on_result=None):
     """Test metrics of a GMVAE on binary images ``x`` (N, 784), nats, means over the set:
     ``nelbo``, ``kl``, ``rec`` (means of ``elbo_repeats`` one-sample passes) and ``iwae_<iw>``
     (-L_iw, the mean of ``iwae_repeats(iw)`` passes, 1 by default), each estimate on its own
-    random stream (deterministic in ``seed``, whatever else is asked for)."""
+    random stream (deterministic in ``seed``, whatever else is asked for). ``big_iw_images``: the
+    bounds with iw >= 1000 on the first so many images only (0: all; ``iwae_<iw>_images`` says how
+    many). ``on_result(metrics so far)`` after each estimate (to save partial results)."""
     model.eval()
-    n = len(x)
-    out = {"n_images": n}
+    out = {"n_images": len(x)}
     torch.manual_seed(seed)
     sums = torch.zeros(3, dtype=torch.float64)
     for _ in range(elbo_repeats):
         for xb in x.split(batch):
             sums += torch.stack(model.negative_elbo_bound(xb)).double() * len(xb)
-    out["nelbo"], out["kl"], out["rec"] = (float(s) / (n * elbo_repeats) for s in sums)
+    out["nelbo"], out["kl"], out["rec"] = (float(s) / (len(x) * elbo_repeats) for s in sums)
+    if on_result:
+        on_result(out)
     for iw in iws:
         torch.manual_seed(seed * 1_000_003 + iw)
+        xs = x[:big_iw_images] if big_iw_images and iw >= 1000 else x
         repeats = iwae_repeats(iw) if iwae_repeats else 1
         total = 0.0
-        bar = tqdm(total=repeats * math.ceil(n / batch), desc=f"NIWAE-{iw}", leave=False,
-                   disable=not progress or iw * n * repeats < 100_000)
+        bar = tqdm(total=repeats * math.ceil(len(xs) / batch), desc=f"NIWAE-{iw}", leave=False,
+                   disable=not progress or iw * len(xs) * repeats < 100_000)
         for _ in range(repeats):
-            for xb in x.split(batch):
+            for xb in xs.split(batch):
                 total += float(model.negative_iwae_bound(xb, iw)[0]) * len(xb)
                 bar.update(1)
         bar.close()
-        out[f"iwae_{iw}"] = total / (n * repeats)
+        out[f"iwae_{iw}"] = total / (len(xs) * repeats)
+        if len(xs) != len(x):
+            out[f"iwae_{iw}_images"] = len(xs)
+        if on_result:
+            on_result(out)
     return out
 
 
