@@ -3,6 +3,7 @@
     python -m training.train vae     [--iters 20000] [--out out/vae] [--data-dir DIR] ...
     python -m training.train realnvp [--iters 4000] [--minutes 19] [--out out/realnvp] ...
     python -m training.train eval-vae out/vae/checkpoint.pt [--ll-samples 5000]
+    python -m training.train gmvae | ssvae --gen-weight 0|1 | eval-gmvae | eval-ssvae   (training/train_hw2.py)
 
 ``vae``: the CS236 configuration (z = 10, 784-300-300 ELU MLPs, Adam 1e-3, batch 100, 20,000
 iterations, dynamic binarization), optionally with KL warm-up and free bits. Writes, under ``--out``:

@@ -66,11 +66,13 @@ def _train(run, step, log, args, save, start, elapsed0, desc, show):
     return seconds
 
 
-def _report_targets(metrics, targets, title, args):
+def _report_targets(metrics, targets, title, args, checked=None):
+    """Print ``metrics`` beside the course's targets; with --check-homework, 1 unless ``checked``
+    (default ``metrics``) meets every target within its tolerance."""
     print(hw2.targets_table(metrics, targets, title))
     if not args.check_homework:
         return 0
-    misses = hw2.target_misses(metrics, targets)
+    misses = hw2.target_misses(metrics if checked is None else checked, targets)
     for k, ours, t, tol in misses:
         print(f"check: {k} = {'not computed' if ours is None else f'{ours:.4f}'} is not within {tol:g} of the "
               f"course's {t:g}", file=sys.stderr)
@@ -105,7 +107,7 @@ def train_gmvae(args):
     if not args.no_eval:
         metrics = run_gmvae_eval(model, args, partial=run.out / "eval.partial.json")
         summary.update(metrics)
-        code = _report_targets(metrics, hw2.GMVAE_TARGETS, "GMVAE on the MNIST test set (nats)", args)
+        code = _gmvae_targets(metrics, args)
     tr._save_json(run.out / "eval.json", summary)
     print(f"wrote {run.out / 'eval.json'}")
     return code
@@ -132,6 +134,13 @@ def run_gmvae_eval(model, args, partial=None):
     return metrics
 
 
+def _gmvae_targets(metrics, args):
+    """The test-set table; --check-homework checks the course's protocol (its subset), what the
+    course's targets are measured on, when it was run, else the test-set numbers."""
+    return _report_targets(metrics, hw2.GMVAE_TARGETS, "GMVAE on the MNIST test set (nats)", args,
+                           checked=metrics.get("course_subset"))
+
+
 def _load_for_eval(path, kind):
     ck = tr._load_checkpoint(path)
     if ck.get("kind") != kind:
@@ -146,7 +155,7 @@ def eval_gmvae(args):
     model.load_state_dict(ck["model"])
     out = Path(args.out) if args.out else Path(args.checkpoint).with_name("eval.json")
     metrics = run_gmvae_eval(model, args, partial=out.with_suffix(".partial.json"))
-    code = _report_targets(metrics, hw2.GMVAE_TARGETS, "GMVAE on the MNIST test set (nats)", args)
+    code = _gmvae_targets(metrics, args)
     tr._save_json(out, {"model": "gmvae", "iterations": ck["iteration"], "train_seconds": ck["train_seconds"],
                         "config": cfg, **metrics})
     print(f"wrote {out}")
