@@ -315,8 +315,8 @@ def _tensor(args, pos):
     if not (isinstance(offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)
             and len(size) == len(stride) and all(isinstance(n, int) and n >= 0 for n in size + stride)):
         raise PickleError(f"not a readable pickle: a tensor's offset, size or stride (byte {pos})")
-    if math.prod(size) > MAX_ELEMENTS:
-        raise PickleError(f"not a readable pickle: a tensor of {math.prod(size)} elements (byte {pos})")
+    if math.prod(size) > MAX_ELEMENTS or len(size) > 8 or any(n > MAX_ELEMENTS for n in size):
+        raise PickleError(f"not a readable pickle: a tensor of size {size[:8]} (byte {pos})")
 
     def element(index):
         i = offset + sum(a * b for a, b in zip(index, stride))

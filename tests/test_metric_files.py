@@ -256,3 +256,12 @@ def test_a_storage_that_lies_about_its_size_is_refused():
     lying = t[:i] + b"\x09" + t[i + 1:]
     with pytest.raises(sp.PickleError, match="storage of 9 elements"):
         sp.loads(lying)
+
+
+def test_a_tensor_of_absurd_size_is_refused_without_building_it():
+    """size (10^9, 0) has no element but would be 10^9 empty lists."""
+    t = pickle.dumps({"x": torch.zeros(3, 0)}, protocol=2)
+    i = t.index(b"K\x03K\x00\x86")  # the size tuple (3, 0)
+    absurd = t[:i] + b"J\x00\xca\x9a;K\x00\x86" + t[i + 5:]
+    with pytest.raises(sp.PickleError, match="a tensor of size"):
+        sp.loads(absurd)
