@@ -358,9 +358,11 @@ def test_hw2_usage_errors(argv, match, capsys, tmp_path):
 def test_short_gmvae_training_and_evaluation(tmp_path, capsys):
     out = tmp_path / "gmvae"
     assert train.main(["gmvae", "--iters", "40", "--out", str(out), "--train-images", "2000", "--test-images", "100",
-                       "--iwae-k", "1,10", "--elbo-repeats", "2", "--log-every", "20", "--k", "50", "--quiet"]) == 0
-    printed = capsys.readouterr().out
-    assert "the course's protocol" in printed and "97 +- 3" in printed
+                       "--iwae-k", "1,10", "--elbo-repeats", "2", "--log-every", "20", "--k", "50", "--quiet",
+                       "--check-homework"]) == 1  # 40 iterations are far from the course's numbers
+    captured = capsys.readouterr()
+    assert "the course's protocol" in captured.out and "97 +- 3" in captured.out
+    assert "check: nelbo = " in captured.err and "check: iwae_100 = not computed" in captured.err
     for name in ("metrics.csv", "checkpoint.pt", "curves.png", "samples.png", "eval.json"):
         assert (out / name).stat().st_size > 0, name
     rows = _rows(out / "metrics.csv")
