@@ -8,6 +8,7 @@
 * ``reports``   Gradescope results.json, JUnit XML, CSV gradebook, Markdown feedback, text, JSON
 * ``cli``       ``python -m verify grade``
 * ``metrics``   ``python -m verify grade-metrics``: a student's reported test-set numbers against a TOML rubric
+* ``safe_pickle`` the course's metric pickles read by interpreting their opcodes (plain data only; never unpickled)
 * ``catalogue`` known bugs as data (planted in tests, named by the diagnosis)
 * ``gradescope`` the Gradescope autograder: ``bundle`` (``python -m verify gradescope-bundle``), ``autograder``
   (what ``run_autograder`` runs), ``fallback`` (scoring what was finished)

@@ -1,4 +1,4 @@
-"""``python -m verify grade-metrics FILE [--rubric R]``: check a student's reported test-set numbers.
+"""``python -m verify grade-metrics FILE... [--rubric R] [--models M]``: check a student's reported test-set numbers.
 
 The homework reports trained-model numbers (negative ELBO, IWAE-k bounds, bits/dim); the CS236
 grader accepts them within tolerances (NELBO 100 +- 2 and the like). FILE is a JSON object (nested
@@ -9,11 +9,23 @@ Rec: 80.1`` and ``Negative IWAE-5: 97.75``, included). Names are matched loosely
 ``negative_elbo``, ``IWAE-5``, ``niwae_5``, ``Negative IWAE-5`` and ``iwae5`` all mean what they say.
 A bound reported with the other sign (``ELBO: -99.4``) is negated, with a note.
 
+The course's metric files are pickles (XCS236 PS2 ``submission/``: ``VAE.pkl`` and ``GMVAE.pkl``
+hold ``{'NELBO', 'KL', 'Rec'}``, ``VAE_iwae_<iw>.pkl`` and ``GMVAE_iwae_<iw>.pkl`` ``{'NIWAE'}``
+for iw = 1, 10, 100, 1000, ``SSVAE_0.pkl`` and ``SSVAE_1.pkl`` ``{'accuracy'}``; the values 0-d
+torch tensors). They are read without unpickling (grader/safe_pickle.py: the opcodes are
+interpreted, plain data and the tensors' bytes only; a pickle that would import or call anything
+else is refused, naming it). FILE may be several files, or a folder holding the course's pickles;
+their metrics are named by the file (``gmvae_nelbo``, ``gmvae_iwae_1000``, ``ssvae_gw1_accuracy``)
+and graded by the course's own tolerances (grader/xcs236_metrics_rubric.toml) unless ``--rubric``
+says otherwise. A model none of whose metrics is reported is left out of the score (a note says
+so) unless ``--models`` names it; for a folder, every model of the rubric is graded.
+
 The rubric is TOML (default ``grader/metrics_rubric.toml``; a class rubric may carry the same
 tables beside its ``[[group]]`` ones):
 
     [[metric]]
-    name = "nelbo"          # canonical name: nelbo, kl, rec, iwae_<k>, bpd, log_likelihood, active_units
+    name = "nelbo"          # canonical name: nelbo, kl, rec, iwae_<k>, bpd, log_likelihood, active_units,
+                            # gmvae_<nelbo|kl|rec|iwae_k>, ssvae_gw<W>_accuracy
     target = 100.0          # with tolerance: |value - target| <= tolerance
     tolerance = 2.0
     # or: min = ..., max = ...   (either or both)
@@ -41,14 +53,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import safe_pickle
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 DEFAULT_RUBRIC = Path(__file__).with_name("metrics_rubric.toml")
+COURSE_RUBRIC = Path(__file__).with_name("xcs236_metrics_rubric.toml")
 # Metrics that are negative bounds (nats): a negative reported value is the bound itself.
-_NEGATIVE_BOUNDS = re.compile(r"^(nelbo|iwae_\d+)$")
+_NEGATIVE_BOUNDS = re.compile(r"^(gmvae_)?(nelbo|iwae_\d+)$")
 _MAX_BYTES = 1 << 20
 
 
@@ -58,8 +73,27 @@ class MetricsError(ValueError):
 
 # ------------------------------------------------------------------------------- names
 def canonical(name: str) -> str | None:
-    """The canonical metric name of a reported key, or None when it names no known metric."""
+    """The canonical metric name of a reported key, or None when it names no known metric.
+
+    The VAE's (and the flow's) metrics have bare names; the other models' carry the model:
+    ``gmvae_nelbo``, ``gmvae_kl``, ``gmvae_rec``, ``gmvae_iwae_<k>`` and ``ssvae_gw<W>_accuracy``
+    (the classifier's test accuracy of the SSVAE trained with gen_weight W)."""
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    m = _MODEL_PREFIX.fullmatch(key)
+    if m is None:
+        return _canonical_key(key)
+    if m.group(1) == "gmvae":
+        rest = _canonical_key(m.group(4))
+        return f"gmvae_{rest}" if rest in ("nelbo", "kl", "rec") or (rest or "").startswith("iwae_") else None
+    rest = re.sub(r"^(test|final)", "", m.group(4))
+    return f"ssvae_gw{int(m.group(2) or m.group(3))}_accuracy" if rest in ("accuracy", "acc") else None
+
+
+_MODEL_PREFIX = re.compile(r"(gmvae|ssvaegw(\d+)|ssvae(\d+))(.+)")
+
+
+def _canonical_key(key: str) -> str | None:
+    """canonical() of a bare key, lower-case letters and digits only."""
     key = re.sub(r"^(test|val|valid|validation|final|mean|avg|average)", "", key)
     key = re.sub(r"(test|mean)$", "", key)
     m = re.fullmatch(r"(?:negative|neg|n)?iwae(?:k|m|iw)?(\d+)(?:samples?)?", key)
@@ -76,11 +110,19 @@ def canonical(name: str) -> str | None:
     return aliases.get(key)
 
 
+def model_of(name: str) -> str:
+    """The model a canonical metric name belongs to: 'gmvae', 'ssvae', or 'vae' (bare names)."""
+    return name.split("_", 1)[0] if name.startswith(("gmvae_", "ssvae_")) else "vae"
+
+
 def _number(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an int past the float range
+            return None
     elif isinstance(value, str):
         s = value.strip()
         m = re.fullmatch(r"(?:tensor\()?\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(?:,.*)?\)?", s)
@@ -108,7 +150,48 @@ def _pairs_json(text, path):
         raise MetricsError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise MetricsError(f"{path}: the JSON must be an object of metric names and numbers, not a {type(obj).__name__}")
-    return list(_flatten(obj))
+    return [(_json_prefix(obj) + k, v) for k, v in _flatten(obj)]
+
+
+def _json_prefix(obj):
+    """The model prefix of the metrics of an ``eval.json`` that names its model (``python -m
+    training.train gmvae | ssvae`` write ``"model"`` and, for the SSVAE, ``"gen_weight"``)."""
+    if obj.get("model") == "gmvae":
+        return "gmvae_"
+    g = obj.get("gen_weight")
+    if obj.get("model") == "ssvae" and isinstance(g, (int, float)) and not isinstance(g, bool) and g == int(g):
+        return f"ssvae_gw{int(g)}_"
+    return ""
+
+
+# The course's metric files (XCS236 PS2, submission/utils.write_to_file): pickles of
+# {'NELBO', 'KL', 'Rec'} (VAE.pkl, GMVAE.pkl), {'NIWAE'} (<model>_iwae_<iw>.pkl) and {'accuracy'}
+# (SSVAE_<gen_weight>.pkl), each value a 0-d torch tensor.
+COURSE_PICKLE = re.compile(r"(?i)(?:(vae|gmvae)(?:_iwae_(\d+))?|ssvae_(\d+))\.(?:pkl|pickle)")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pk", ".p")
+
+
+def _pairs_pickle(data, path):
+    """(key, value) pairs of a metrics pickle, read by :mod:`grader.safe_pickle` (never unpickled);
+    keys of the course's files get the model and the iw of the file's name."""
+    try:
+        obj = safe_pickle.loads(data, _MAX_BYTES)
+    except safe_pickle.PickleError as exc:
+        raise MetricsError(f"{path}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MetricsError(f"{path}: the pickle must hold a dict of metric names and numbers, not a {type(obj).__name__}")
+    pairs = list(_flatten(obj))
+    m = COURSE_PICKLE.fullmatch(Path(path).name)
+    if m is None:
+        return pairs
+    if m.group(3) is not None:
+        return [(f"ssvae_gw{int(m.group(3))}_{k}", v) for k, v in pairs]
+    prefix = "gmvae_" if m.group(1).lower() == "gmvae" else ""
+    if m.group(2) is not None:  # {'NIWAE': value}: the iw is in the file's name
+        iw = int(m.group(2))
+        return [(f"{prefix}iwae_{iw}" if re.sub(r"[^a-z]", "", str(k).lower()) in ("niwae", "iwae", "negativeiwae")
+                 else prefix + str(k), v) for k, v in pairs]
+    return [(prefix + str(k), v) for k, v in pairs]
 
 
 def _pairs_csv(text, path):
@@ -133,26 +216,36 @@ def _pairs_text(text):
     return [(m.group(1), m.group(2)) for m in _TEXT_PAIR.finditer(text)]
 
 
+def _pairs_of(path: Path):
+    """The (key, value) pairs of a metrics file, its format from the suffix, else from the content."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MetricsError(f"{path}: cannot be read: {exc}") from None
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES or data[:1] == b"\x80":
+        return _pairs_pickle(data, path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MetricsError(f"{path}: not a text file (JSON, CSV or a text log) nor a pickle") from None
+    stripped = text.lstrip()
+    if suffix == ".json" or (suffix not in (".csv", ".txt", ".log") and stripped.startswith(("{", "["))):
+        return _pairs_json(text, path)
+    if suffix == ".csv":
+        return _pairs_csv(text, path)
+    return _pairs_text(text)
+
+
 def read_metrics(path) -> tuple[dict, list]:
-    """``({canonical name: value}, notes)`` from a JSON, CSV or text file (the format from the suffix,
-    else from the content). Later occurrences of a name win; unknown names are ignored."""
+    """``({canonical name: value}, notes)`` from a JSON, CSV, text file or pickle (the format from
+    the suffix, else from the content). Later occurrences of a name win; unknown names are ignored."""
     path = Path(path)
     if not path.is_file():
         raise MetricsError(f"metrics file not found: {path}")
     if path.stat().st_size > _MAX_BYTES:
         raise MetricsError(f"{path}: larger than {_MAX_BYTES // 1024} KiB: not a metrics file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise MetricsError(f"{path}: not a text file (JSON, CSV or a text log)") from None
-    suffix = path.suffix.lower()
-    stripped = text.lstrip()
-    if suffix == ".json" or (suffix not in (".csv", ".txt", ".log") and stripped.startswith(("{", "["))):
-        pairs = _pairs_json(text, path)
-    elif suffix == ".csv":
-        pairs = _pairs_csv(text, path)
-    else:
-        pairs = _pairs_text(text)
+    pairs = _pairs_of(path)
     values, notes = {}, []
     for key, raw in pairs:
         name = canonical(key)
@@ -236,7 +329,7 @@ def _metric_name(raw, where):
     name = canonical(raw) if isinstance(raw, str) else None
     if name is None:
         raise MetricsError(f"{where}: {raw!r} is not a known metric (nelbo, kl, rec, iwae_<k>, bpd, "
-                           "log_likelihood, active_units)")
+                           "log_likelihood, active_units; gmvae_<nelbo|kl|rec|iwae_k>, ssvae_gw<W>_accuracy)")
     return name
 
 
@@ -317,12 +410,24 @@ def _relation(r: dict, where: str) -> Relation:
 
 
 # ----------------------------------------------------------------------------- grading
-def grade_metrics(values: dict, rubric: MetricsRubric, notes=()) -> dict:
-    """The graded report: one line per rubric metric and relation, the score and the notes."""
-    lines = [_metric_line(m, values) for m in rubric.metrics] + [_relation_line(r, values) for r in rubric.relations]
+def grade_metrics(values: dict, rubric: MetricsRubric, notes=(), models=None) -> dict:
+    """The graded report: one line per rubric metric and relation, the score and the notes.
+
+    ``models``: the models graded ('vae', 'gmvae', 'ssvae': :func:`model_of`); by default those
+    the report has a metric of. The rubric's lines of a model left out count for nothing, and a
+    note says so."""
+    notes = list(notes)
+    graded = set(models) if models is not None else {model_of(n) for n in values}
+    metrics = [m for m in rubric.metrics if model_of(m.name) in graded]
+    relations = [r for r in rubric.relations if model_of((r.metrics or (r.total,))[0]) in graded]
+    left = sorted({model_of(m.name) for m in rubric.metrics} - graded)
+    if left:
+        notes.append(f"not graded: {', '.join(left)} (no metric of {'it' if len(left) == 1 else 'them'} reported)")
+    lines = [_metric_line(m, values) for m in metrics] + [_relation_line(r, values) for r in relations]
     score = sum((line["points"] for line in lines), 0.0)
-    return {"rubric": rubric.name, "score": score, "max_score": rubric.max_score, "lines": lines,
-            "notes": list(notes), "values": values}
+    max_score = sum((line["max_points"] for line in lines), 0.0)
+    return {"rubric": rubric.name, "score": score, "max_score": max_score, "lines": lines,
+            "notes": notes, "values": values}
 
 
 def _metric_line(m: MetricRule, values: dict) -> dict:
@@ -380,22 +485,59 @@ def format_report(report: dict, source="") -> str:
     return "\n".join(out)
 
 
+def input_files(paths) -> tuple[list, bool, bool]:
+    """The metrics files of the command line: files as given, and for a folder (a checkout's
+    ``submission/``) the course's metric pickles in it. Also whether every file is one of the
+    course's pickles (then the course's rubric is the default)."""
+    files, folder = [], False
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and COURSE_PICKLE.fullmatch(f.name))
+            if not found:
+                raise MetricsError(f"{p}: a folder without the course's metric files (VAE.pkl, GMVAE.pkl, "
+                                   "GMVAE_iwae_<iw>.pkl, SSVAE_<gw>.pkl, ...)")
+            files += found
+            folder = True
+        else:
+            files.append(p)
+    return files, folder, all(COURSE_PICKLE.fullmatch(f.name) for f in files)
+
+
+def read_all(files) -> tuple[dict, list]:
+    """read_metrics of each file, merged (a name in two files: the later wins, with a note)."""
+    values, notes = {}, []
+    for f in files:
+        v, n = read_metrics(f)
+        notes += [f"{f.name}: {x}" for x in n] if len(files) > 1 else n
+        notes += [f"{k} of {f.name} replaces an earlier file's" for k in v if k in values]
+        values.update(v)
+    return values, notes
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m verify grade-metrics", description=__doc__.split("\n\n")[0],
                                 epilog="Accepted files and the rubric format: see grader/metrics.py.")
-    p.add_argument("file", metavar="FILE", help="the student's metrics: JSON, CSV or a text log")
+    p.add_argument("file", metavar="FILE", nargs="+",
+                   help="the student's metrics: JSON, CSV, a text log or a pickle; or a folder of the course's "
+                        "metric pickles (submission/)")
     p.add_argument("--rubric", default=None,
-                   help="TOML with [[metric]] tables (default: grader/metrics_rubric.toml)")
+                   help="TOML with [[metric]] tables (default: grader/metrics_rubric.toml; for the course's "
+                        "pickles grader/xcs236_metrics_rubric.toml)")
+    p.add_argument("--models", default=None,
+                   help="comma-separated models to grade, missing metrics scoring 0 (vae, gmvae, ssvae; default: "
+                        "those reported, and all for a folder)")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the report as JSON")
     args = p.parse_args(argv)
     try:
-        rubric = load_rubric(args.rubric)
-        values, notes = read_metrics(args.file)
+        files, folder, course = input_files(args.file)
+        rubric = load_rubric(args.rubric if args.rubric or not course else COURSE_RUBRIC)
+        models = _models(args.models, rubric, folder)
+        values, notes = read_all(files)
     except MetricsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = grade_metrics(values, rubric, notes)
-    print(format_report(report, args.file))
+    report = grade_metrics(values, rubric, notes, models)
+    print(format_report(report, ", ".join(map(str, args.file))))
     if args.json_out:
         try:
             Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
@@ -403,6 +545,16 @@ def main(argv=None) -> int:
             print(f"error: cannot write {args.json_out}: {exc}", file=sys.stderr)
             return 2
     return 0
+
+
+def _models(option, rubric, folder):
+    known = {model_of(m.name) for m in rubric.metrics}
+    if option is None:
+        return known if folder else None
+    chosen = {m.strip().lower() for m in option.split(",") if m.strip()}
+    if not chosen or chosen - known:
+        raise MetricsError(f"--models: expected some of {', '.join(sorted(known))}, not {option!r}")
+    return chosen
 
 
 if __name__ == "__main__":

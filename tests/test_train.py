@@ -276,3 +276,165 @@ def test_collapse_experiment_runs(tmp_path, capsys):
     assert "`--kl-warmup 10 --free-bits 0.25`" in table
     warm = json.loads((tmp_path / "run1" / "eval.json").read_text())
     assert warm["config"]["kl_warmup"] == 10 and len(warm["kl_per_dim"]) == 4
+
+
+# ------------------------------------------------------------ GMVAE and SSVAE (issue 20)
+def test_course_subsets_are_the_starters():
+    from training import hw2
+
+    for table in (hw2.COURSE_TRAIN_INDEX, hw2.COURSE_TEST_INDEX):
+        assert len(table) == 10 and all(len(row) == 10 for row in table)
+    labels = torch.arange(10).repeat(7000)  # digit c at positions c, c + 10, ...: the k-th c is at 10 k + c
+    idx = hw2.per_class_subset(labels, hw2.COURSE_TRAIN_INDEX)
+    assert idx.tolist()[:3] == [27320, 26070, 16530] and idx.tolist()[10] == 59241
+    assert labels[idx].tolist() == [c for c in range(10) for _ in range(10)]
+    assert len(set(idx.tolist())) == 99  # the course's table repeats one image of a 4
+    assert hw2.per_class_subset(labels, per_class=3).tolist()[:4] == [0, 10, 20, 1]
+    with pytest.raises(ValueError, match="class 0 has 600 examples; the subset needs position 5874"):
+        hw2.per_class_subset(torch.arange(10).repeat(600), hw2.COURSE_TRAIN_INDEX)
+
+
+def test_course_static_binarization_is_numpys_seed_0():
+    from training import hw2
+    import numpy as np
+
+    images = torch.randint(0, 256, (20, 784), dtype=torch.uint8)
+    state = np.random.get_state()
+    np.random.seed(0)
+    expected = np.random.binomial(1, images.numpy().astype(np.float32) / np.float32(255))
+    np.random.set_state(state)
+    assert torch.equal(hw2.course_static_binarize(images), torch.from_numpy(expected).float())
+
+
+def test_gmvae_evaluation_is_deterministic_and_the_bounds_tighten():
+    from training import hw2
+    from impls.gmvae import GMVAE
+
+    torch.manual_seed(0)
+    model = GMVAE(z_dim=2, k=5, hidden=16)
+    x = torch.bernoulli(torch.full((30, 784), 0.2))
+    a = hw2.evaluate_gmvae(model, x, iws=(1, 10, 100), elbo_repeats=3, batch=7, progress=False)
+    b = hw2.evaluate_gmvae(model, x, iws=(100,), elbo_repeats=3, batch=7, progress=False)
+    assert a["iwae_100"] == b["iwae_100"] and a["nelbo"] == b["nelbo"]  # each estimate on its own stream
+    assert a["iwae_100"] < a["iwae_10"] < a["iwae_1"] and abs(a["nelbo"] - a["kl"] - a["rec"]) < 1e-3
+    assert hw2.target_misses({**{k: t for k, (t, _) in hw2.GMVAE_TARGETS.items()}, "iwae_1000": 95.8},
+                             hw2.GMVAE_TARGETS) == [("iwae_1000", 95.8, 93.0, 2.7)]
+
+
+def test_ssvae_accuracy_and_per_class():
+    from training import hw2
+    from impls.ssvae import SSVAE
+
+    model = SSVAE(hidden=8)
+    with torch.no_grad():  # a classifier that reads the label off pixel 0 (grey level 25.5 c / 255 = c / 10)
+        net = model.cls.net
+        for layer in (net[0], net[2], net[4]):
+            layer.weight.zero_(), layer.bias.zero_()
+        net[0].weight[0, 0], net[2].weight[0, 0] = 1.0, 1.0
+        net[4].weight[:, 0] = torch.arange(10.0) * 10
+        net[4].bias.copy_(-(torch.arange(10.0) ** 2) / 2)
+    y = torch.arange(10).repeat(5)
+    x = torch.zeros(50, 784, dtype=torch.uint8)
+    x[:, 0] = (y * 25.5).round().to(torch.uint8)
+    out = hw2.evaluate_ssvae(model, x, y)
+    assert out["accuracy"] == 1.0 and out["accuracy_per_class"] == [1.0] * 10
+    out = hw2.evaluate_ssvae(model, x, (y + 1) % 10)
+    assert out["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["ssvae", "--gen-weight", "0.5", "--check-homework", "--iters", "1", "--labelled", "first",
+      "--train-images", "600", "--test-images", "10"], "targets for --gen-weight 0 and 1 only"),
+    (["eval-gmvae", "absent.pt"], "checkpoint not found"),
+    (["ssvae", "--labelled", "first", "--per-class", "100", "--train-images", "500"], "labelled subset"),
+])
+@needs_mnist
+def test_hw2_usage_errors(argv, match, capsys, tmp_path):
+    assert train.main(argv + (["--out", str(tmp_path / "o"), "--quiet"] if argv[0] == "ssvae" else [])) == 2
+    assert match in capsys.readouterr().err
+
+
+@needs_mnist
+def test_short_gmvae_training_and_evaluation(tmp_path, capsys):
+    out = tmp_path / "gmvae"
+    assert train.main(["gmvae", "--iters", "40", "--out", str(out), "--train-images", "2000", "--test-images", "100",
+                       "--iwae-k", "1,10", "--elbo-repeats", "2", "--log-every", "20", "--k", "50", "--quiet",
+                       "--check-homework"]) == 1  # 40 iterations are far from the course's numbers
+    captured = capsys.readouterr()
+    assert "the course's protocol" in captured.out and "97 +- 3" in captured.out
+    assert "check: nelbo = " in captured.err and "check: iwae_100 = not computed" in captured.err
+    for name in ("metrics.csv", "checkpoint.pt", "curves.png", "samples.png", "eval.json"):
+        assert (out / name).stat().st_size > 0, name
+    rows = _rows(out / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == [20, 40] and float(rows[0]["nelbo"]) > float(rows[1]["nelbo"])
+    res = json.loads((out / "eval.json").read_text())
+    assert res["model"] == "gmvae" and res["n_images"] == 100 and res["course_subset"]["n_images"] == 100
+    assert res["iwae_10"] < res["iwae_1"] and abs(res["nelbo"] - res["kl"] - res["rec"]) < 1e-3
+    values, _ = gm.read_metrics(out / "eval.json")  # the grader reads what training writes, as the GMVAE's
+    assert values["gmvae_nelbo"] == res["nelbo"] and "nelbo" not in values
+    again = tmp_path / "again.json"
+    assert train.main(["eval-gmvae", str(out / "checkpoint.pt"), "--out", str(again), "--test-images", "100",
+                       "--iwae-k", "10", "--elbo-repeats", "2", "--no-course-subset", "--quiet"]) == 0
+    again = json.loads(again.read_text())
+    assert again["iwae_10"] == res["iwae_10"] and again["nelbo"] == res["nelbo"] and "course_subset" not in again
+    assert train.main(["eval-ssvae", str(out / "checkpoint.pt"), "--quiet"]) == 2  # the wrong kind
+    assert "not a SSVAE checkpoint" in capsys.readouterr().err
+
+
+@needs_mnist
+def test_gmvae_training_resumes_exactly_after_an_interrupt(tmp_path, monkeypatch):
+    """SIGINT in the middle of a run: the state after the last complete iteration is saved (exit
+    130), and --resume then ends where an uninterrupted run does."""
+    import signal
+
+    common = ["--no-eval", "--quiet", "--train-images", "2000", "--log-every", "5", "--k", "20", "--iters", "30"]
+    assert train.main(["gmvae", "--out", str(tmp_path / "a")] + common) == 0
+    calls = {"n": 0}
+    real = train.mnist.binarize_dynamic
+
+    def binarize(images, generator=None):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            signal.raise_signal(signal.SIGINT)  # arrives during iteration 12, which still completes
+        return real(images, generator=generator)
+
+    monkeypatch.setattr(train.mnist, "binarize_dynamic", binarize)
+    assert train.main(["gmvae", "--out", str(tmp_path / "b")] + common) == 130
+    stopped = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert stopped["iteration"] == 12
+    monkeypatch.setattr(train.mnist, "binarize_dynamic", real)
+    assert train.main(["gmvae", "--out", str(tmp_path / "b"), "--resume"] + common) == 0
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["iteration"] == b["iteration"] == 30
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    rows_a, rows_b = _rows(tmp_path / "a" / "metrics.csv"), _rows(tmp_path / "b" / "metrics.csv")
+    assert [r["iteration"] for r in rows_a] == [r["iteration"] for r in rows_b]
+    assert [r["nelbo"] for r in rows_a][:2] + [r["nelbo"] for r in rows_a][3:] == \
+        [r["nelbo"] for r in rows_b][:2] + [r["nelbo"] for r in rows_b][3:]  # row 15 averages 3, not 5, iterations
+
+
+@needs_mnist
+@pytest.mark.parametrize("gen_weight", ["0", "1"])
+def test_short_ssvae_training_and_resume(tmp_path, capsys, gen_weight):
+    common = ["--gen-weight", gen_weight, "--quiet", "--train-images", "3000", "--labelled", "first",
+              "--log-every", "5", "--hidden", "64", "--z-dim", "8", "--test-images", "500"]
+    out = tmp_path / "s"
+    assert train.main(["ssvae", "--iters", "10", "--out", str(out)] + common) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and ("0.735 +- 0.03" if gen_weight == "0" else "0.92 +- 0.035") in printed
+    for name in ("metrics.csv", "checkpoint.pt", "curves.png", "samples.png", "eval.json"):
+        assert (out / name).stat().st_size > 0, name
+    header = _rows(out / "metrics.csv")[0].keys()
+    assert ("nelbo" in header and "kl_y" in header) == (gen_weight == "1") and "ce" in header
+    res = json.loads((out / "eval.json").read_text())
+    assert res["n_images"] == 500 and 0.1 < res["accuracy"] <= 1 and len(res["accuracy_per_class"]) == 10
+    assert gm.read_metrics(out / "eval.json")[0] == {f"ssvae_gw{gen_weight}_accuracy": res["accuracy"]}
+    assert train.main(["ssvae", "--iters", "5", "--out", str(tmp_path / "r"), "--no-eval"] + common) == 0
+    assert train.main(["ssvae", "--iters", "10", "--out", str(tmp_path / "r"), "--resume"] + common) == 0
+    a = torch.load(out / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    other = "1" if gen_weight == "0" else "0"
+    assert train.main(["ssvae", "--iters", "12", "--out", str(out), "--resume"] + common[:1] + [other] + common[2:]) == 2
+    assert "was trained with --gen-weight" in capsys.readouterr().err

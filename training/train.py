@@ -3,6 +3,7 @@
     python -m training.train vae     [--iters 20000] [--out out/vae] [--data-dir DIR] ...
     python -m training.train realnvp [--iters 4000] [--minutes 19] [--out out/realnvp] ...
     python -m training.train eval-vae out/vae/checkpoint.pt [--ll-samples 5000]
+    python -m training.train gmvae | ssvae --gen-weight 0|1 | eval-gmvae | eval-ssvae   (training/train_hw2.py)
 
 ``vae``: the CS236 configuration (z = 10, 784-300-300 ELU MLPs, Adam 1e-3, batch 100, 20,000
 iterations, dynamic binarization), optionally with KL warm-up and free bits. Writes, under ``--out``:
@@ -20,195 +21,20 @@ error (bad option, missing data), with a message and no traceback.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from training import data as mnist
 from training import evaluate as ev
+from training.loop import (  # noqa: F401  (re-exported: the commands' shared pieces)
+    UsageError, Batches, CSVLog, _Run, _adam, _checkpoint, _common, _finish, _ks, _limit, _load_checkpoint,
+    _load_split, _nonneg_float, _nonneg_int, _number, _positive_float, _positive_int, _save_json, _setup, _train_loop)
 from impls.bounds import elbo_terms, negative_elbo_bound
 from impls.vae import VAE
-
-
-class UsageError(Exception):
-    """A mistake in the options or the environment: printed as one message, exit code 2."""
-
-
-# ------------------------------------------------------------------------------ helpers
-class Batches:
-    """Index batches of a fixed size from epoch-wise random permutations (the last, partial batch
-    of an epoch is dropped); resumable through ``state_dict``."""
-
-    def __init__(self, n, batch, generator):
-        if batch > n:
-            raise UsageError(f"--batch {batch} is larger than the training set ({n} images)")
-        self.n, self.batch, self.g = n, batch, generator
-        self.perm, self.pos = None, n
-
-    def next(self):
-        if self.pos + self.batch > self.n:
-            self.perm, self.pos = torch.randperm(self.n, generator=self.g), 0
-        idx = self.perm[self.pos:self.pos + self.batch]
-        self.pos += self.batch
-        return idx
-
-    def state_dict(self):
-        return {"g": self.g.get_state(), "perm": self.perm, "pos": self.pos}
-
-    def load_state_dict(self, s):
-        self.g.set_state(s["g"])
-        self.perm, self.pos = s["perm"], s["pos"]
-
-
-class CSVLog:
-    """The metrics CSV: one row per logging interval, means over the interval."""
-
-    def __init__(self, path, fields, resume_at=None):
-        self.path, self.fields = Path(path), list(fields)
-        self.rows = []
-        if resume_at is not None and self.path.exists():
-            with self.path.open() as f:
-                self.rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)
-                             if int(float(r["iteration"])) <= resume_at]
-        with self.path.open("w", newline="") as f:
-            w = csv.DictWriter(f, self.fields)
-            w.writeheader()
-            w.writerows(self.rows)
-
-    def add(self, row):
-        self.rows.append(row)
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.fields).writerow(row)
-
-
-def _load_split(split, data_dir):
-    try:
-        return mnist.load_mnist(split, data_dir)
-    except mnist.MNISTNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    except ValueError as exc:
-        raise UsageError(f"MNIST files unreadable: {exc}") from None
-
-
-def _limit(n_images, images):
-    return images if not n_images else images[:n_images]
-
-
-def _save_json(path, obj):
-    Path(path).write_text(json.dumps(obj, indent=2) + "\n")
-
-
-def _checkpoint(path, **state):
-    tmp = Path(str(path) + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def _adam(params, lr):
-    """Adam, with the fused CPU kernel where this torch has it (same update, less overhead)."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
-
-
-def _load_checkpoint(path):
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise UsageError(f"{path}: not a checkpoint of training.train ({type(exc).__name__}: {exc})") from None
-
-
-# ------------------------------------------------------------------------ the training loop
-@dataclass
-class _Run:
-    """A training run: its output folder, training images, model, optimizer, batch order and the
-    generator of the data's noise (dynamic binarization, dequantization)."""
-
-    out: Path
-    train_x: torch.Tensor
-    model: torch.nn.Module
-    opt: torch.optim.Optimizer
-    batches: Batches
-    data_g: torch.Generator
-
-
-def _setup(args, make_model):
-    """The run of ``args``: --out created, the training images loaded, then ``make_model()``, Adam,
-    the batch order and the noise generator, seeded from --seed (+ 0, 1, 2)."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_x = _limit(args.train_images, _load_split("train", args.data_dir)[0])
-    torch.manual_seed(args.seed)
-    model = make_model()
-    opt = _adam(model.parameters(), args.lr)
-    batches = Batches(len(train_x), args.batch, torch.Generator().manual_seed(args.seed + 1))
-    return _Run(out, train_x, model, opt, batches, torch.Generator().manual_seed(args.seed + 2))
-
-
-def _train_loop(run, step, log, args, *, desc, show, start=0, elapsed0=0.0, budget=math.inf, clip=0.0,
-                log_final=True, save=None, save_every=0):
-    """Iterations start + 1 .. --iters of ``step(it, elapsed) -> (loss, means, extra)``, one optimizer
-    step on ``loss`` each (its gradient norm clipped at ``clip`` when set), stopping early once
-    ``budget`` seconds have passed. Every --log-every iterations (and at the last when ``log_final``)
-    ``log`` gets a row: the float64 means over the interval of the scalar tensors ``means`` (4
-    decimals), ``extra`` of the row's iteration, the iteration and the seconds; ``show(means)`` is
-    the progress bar's postfix. ``save(it, seconds)`` every ``save_every`` iterations but the last.
-    Returns (iterations done, training seconds with ``elapsed0`` before, whether the budget stopped it)."""
-    run.model.train()
-    t0 = time.perf_counter()
-    acc, count, it, stopped = 0.0, 0, start, False
-    bar = tqdm(total=args.iters, initial=start, desc=desc, disable=args.quiet, mininterval=1.0)
-    while it < args.iters:
-        elapsed = time.perf_counter() - t0
-        if elapsed >= budget:
-            stopped = True
-            break
-        it += 1
-        loss, means, extra = step(it, elapsed)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip)
-        run.opt.step()
-        acc, count = acc + torch.stack([m.detach() for m in means.values()]).double(), count + 1
-        bar.update(1)
-        if it % args.log_every == 0 or (log_final and it == args.iters):
-            mean = dict(zip(means, (acc / count).tolist()))
-            log.add({"iteration": it, **{k: round(m, 4) for k, m in mean.items()}, **extra,
-                     "seconds": round(elapsed0 + time.perf_counter() - t0, 2)})
-            bar.set_postfix(show(mean), refresh=False)
-            acc, count = 0.0, 0
-        if save is not None and it % save_every == 0 and it != args.iters:
-            save(it, elapsed0 + time.perf_counter() - t0)
-    bar.close()
-    return it, elapsed0 + time.perf_counter() - t0, stopped
-
-
-def _finish(run, log, args, iterations, seconds, curves, samples):
-    """curves.png of the metrics (``curves``: keys, labels, title), samples.png (``samples``: draw,
-    grid rows, title; drawn in eval mode without gradients, seeded from --seed), and a line saying so."""
-    if log.rows:
-        ev.plot_curves(log.rows, run.out / "curves.png", *curves)
-    run.model.eval()
-    draw, nrow, title = samples
-    torch.manual_seed(args.seed)
-    with torch.no_grad():
-        images = draw()
-    ev.save_grid(images, run.out / "samples.png", nrow, title)
-    print(f"trained {iterations} iterations in {seconds:.0f} s ({torch.get_num_threads()} threads); "
-          f"wrote {run.out}/metrics.csv, checkpoint.pt, curves.png, samples.png")
 
 
 # --------------------------------------------------------------------------------- VAE
@@ -372,57 +198,6 @@ def train_realnvp(args):
 
 
 # --------------------------------------------------------------------------------- CLI
-def _number(convert, ok, expected, expected_value=None):
-    """An argparse type: ``convert(s)`` if that parses and the value is ``ok``; otherwise the
-    message 'expected <expected>' (or <expected_value> for a number out of range), not s."""
-
-    def parse(s):
-        try:
-            v = convert(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, not {s!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"expected {expected_value or expected}, not {s!r}")
-        return v
-
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-_nonneg_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0", "a finite number >= 0")
-
-
-def _positive_float(s):
-    v = _nonneg_float(s)
-    if v == 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, not {s!r}")
-    return v
-
-
-def _ks(s):
-    try:
-        ks = [int(k) for k in s.split(",") if k.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, not {s!r}") from None
-    if not ks or min(ks) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, not {s!r}")
-    return ks
-
-
-def _common(p):
-    p.add_argument("--data-dir", default=None,
-                   help=f"folder of the MNIST IDX files (default: ${mnist.ENV_VAR}, then ../shared/data/mnist)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batches and noise (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=1,
-                   help="torch threads (default 1: small batches gain little from more, and lose much on a busy machine)")
-    p.add_argument("--train-images", type=_nonneg_int, default=0, help="use only the first N training images (0: all)")
-    p.add_argument("--test-images", type=_nonneg_int, default=0, help="evaluate on the first N test images (0: all 10,000)")
-    p.add_argument("--eval-seed", type=int, default=0,
-                   help="seed of the test set's static binarization / dequantization and of the estimates (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
 def _vae_eval_options(p):
     p.add_argument("--iwae-k", type=_ks, default=list(ev.IWAE_KS), help="IWAE bounds to report (default 1,5,50,150)")
     p.add_argument("--ll-samples", type=_nonneg_int, default=ev.LL_SAMPLES,
@@ -434,7 +209,7 @@ def _vae_eval_options(p):
 def parser():
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="{vae,realnvp,eval-vae}")
+    sub = p.add_subparsers(dest="command", metavar="{vae,gmvae,ssvae,realnvp,eval-vae,eval-gmvae,eval-ssvae}")
     v = sub.add_parser("vae", help="train the CS236 VAE, then evaluate it on the test set")
     _common(v)
     v.add_argument("--out", default="out/vae", help="output folder (default out/vae)")
@@ -481,6 +256,9 @@ def parser():
                    help="logit transform y = logit(alpha + (1 - 2 alpha) u) (default 1e-6)")
     r.add_argument("--temperature", type=_positive_float, default=1.0, help="sampling temperature (default 1)")
     r.add_argument("--log-every", type=_positive_int, default=50, help="iterations per metrics.csv row (default 50)")
+    from training import train_hw2  # the GMVAE and SSVAE commands
+
+    train_hw2.add_parsers(sub)
     return p
 
 
@@ -499,6 +277,10 @@ def main(argv=None):
                 raise UsageError("--check-homework needs the evaluation with --iwae-k including 5, 50 and 150")
             result = train_vae(args) if args.command == "vae" else eval_vae(args)
             return _check_homework(result, args)
+        elif args.command in ("gmvae", "ssvae", "eval-gmvae", "eval-ssvae"):
+            from training import train_hw2
+
+            return train_hw2.COMMANDS[args.command](args)
         else:
             if args.alpha >= 0.5:
                 raise UsageError(f"--alpha must be in (0, 0.5), not {args.alpha}")
