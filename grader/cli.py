@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
                         help="grade each PATH as a class: every entry is a student")
     p.add_argument("--in-process", action="store_true",
                    help="no sandbox: import submissions into the checks' process (trusted code only, faster)")
+    p.add_argument("--no-zygote", dest="zygote", action="store_false",
+                   help="start a fresh process per submission (the imports paid per student) instead of forking "
+                        "one pre-imported process")
     return p
 
 
@@ -60,7 +63,7 @@ def options(args: argparse.Namespace) -> GradeOptions:
     """The grading options of a parsed command line (no format given: every format)."""
     return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
                         memory_mb=args.worker_memory, in_process=args.in_process, select=args.select, layout=args.layout,
-                        jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
+                        jobs=args.jobs, zygote=args.zygote, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
                         out=args.out or DEFAULT_OUT)
 
 
