@@ -1,9 +1,10 @@
 """A pytest plugin that times one grading by phase (``-p benchmarks.phases``; benchmarks/profile.py).
 
-It writes, to the JSON file named by the environment variable ``DGM_PHASES_OUT``, the wall time
+It writes, to the JSON file named by the environment variable ``DGM_PHASES_OUT`` (``%p``: this
+process's pid, for several checks' processes at once), the wall time
 since this process started
 (``/proc/self/stat``; for a process forked from a pre-imported one, the fork) and the CPU seconds
-of this process (self) and of its reaped children (the sandboxed workers) at each phase boundary:
+of this process (self) and of its workers (its reaped children, or those the workers' zygote reaped) at each phase boundary:
 the plugin loaded (interpreter and pytest imported), the suite's conftest imported (torch, numpy,
 hypothesis; the worker launched), the checks collected (their modules' imports: scipy, sympy,
 derivations), each check's setup, call and teardown with its worker round trips (requests, and the
@@ -33,12 +34,13 @@ _marks: list[dict] = []
 _checks: dict[str, dict] = {}
 _trips = {"requests": 0, "callbacks": 0}
 _workers: list[dict] = []
+_forked_cpu = [0.0]  # CPU seconds of the workers forked by the zygote (sandbox.process.ForkedWorker)
 
 
 def _mark(name: str) -> dict:
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     entry = {"phase": name, "wall": time.time() - T0, "cpu_self": own.ru_utime + own.ru_stime,
-             "cpu_children": kids.ru_utime + kids.ru_stime}
+             "cpu_children": kids.ru_utime + kids.ru_stime + _forked_cpu[0]}
     _marks.append(entry)
     return entry
 
@@ -67,6 +69,27 @@ def _time_worker_starts():
 
     if not getattr(Sandbox, "_dgm_timed", False):
         Sandbox._launch, Sandbox._wait_ready, Sandbox._dgm_timed = timed_launch, timed_wait, True
+    _count_forked_cpu()
+
+
+def _count_forked_cpu():
+    """The CPU seconds of the workers forked by the workers' zygote (its children, not ours: it
+    reports each one's when it reaps it)."""
+    from sandbox import process
+
+    forked = getattr(process, "ForkedWorker", None)
+    if forked is None or getattr(forked, "_dgm_counted", False):
+        return
+    wait = forked.wait
+
+    def counted_wait(self, *a, **k):
+        code = wait(self, *a, **k)
+        if getattr(self, "cpu", None) is not None and not getattr(self, "_dgm_counted_cpu", False):
+            self._dgm_counted_cpu = True
+            _forked_cpu[0] += self.cpu
+        return code
+
+    forked.wait, forked._dgm_counted = counted_wait, True
 
 
 def _count_round_trips():
@@ -128,7 +151,7 @@ def pytest_sessionfinish(session):
 
 def pytest_unconfigure(config):
     _mark("session closed (worker stopped and reaped)")
-    path = os.environ.get("DGM_PHASES_OUT")
+    path = os.environ.get("DGM_PHASES_OUT", "").replace("%p", str(os.getpid()))
     if path:
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"marks": _marks, "checks": _checks, "round_trips": _trips, "workers": _workers,

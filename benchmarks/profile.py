@@ -92,8 +92,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n\n")[0])
     p.add_argument("path", nargs="?", default=str(ALICE))
     p.add_argument("-k", dest="select", default=None)
+    p.add_argument("--no-zygote", action="store_true", help="today's path: fresh processes per submission")
     args = p.parse_args(argv)
-    print(render(profile(Path(args.path), args.select)))
+    print(render(profile(Path(args.path), args.select, ("--no-zygote",) if args.no_zygote else ())))
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from verify import DEFAULT_SEED
@@ -100,6 +101,20 @@ def _write(results: list[Result], rub: rubric_mod.Rubric, out: Path, formats: tu
     return len(reports.write_all(everyone, rub, out, formats))
 
 
+def _warm_up_plots() -> None:
+    """Import matplotlib (the histogram's, most of a second) in a thread while the checks run, not after."""
+    def load():
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:  # the reports import it again and say what is wrong
+            pass
+
+    threading.Thread(target=load, daemon=True, name="warm-up-plots").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     opts = options(args)
@@ -108,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {checked}", file=sys.stderr)
         return EXIT_USAGE
     rub, out = checked
+    if out is not None:
+        _warm_up_plots()
     key = grading_key(rub.source, opts)
     interrupted = False
     try:
