@@ -52,6 +52,7 @@ SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys"
                      "/etc/group", "/etc/nsswitch.conf", "/etc/os-release")
 WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 _LIVE_WORKERS: set[int] = set()  # pids of the workers of every Sandbox in this process (never swept)
+TITLE_ROOM = 4096  # the workers' zygote's padded last argument: each fork writes its submission's path there
 ZYGOTE: "WorkerZygote | None" = None  # when set (grader/zygote.py, once per job), workers are forked from it
 
 
@@ -237,11 +238,12 @@ class WorkerZygote:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", str(WORKER), "--zygote", str(theirs.fileno())],
+                [sys.executable, "-I", "-B", str(WORKER), "--zygote", str(theirs.fileno()), " " * TITLE_ROOM],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, cwd="/", env=worker_environment(None, threads), start_new_session=True)
         finally:
             theirs.close()
+        _LIVE_WORKERS.add(self.proc.pid)  # never swept as an orphan of this process
         self.requests = mine
 
     def fork(self, channel: socket.socket) -> "ForkedWorker":
@@ -510,7 +512,7 @@ class Sandbox:
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=0.5)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):  # TypeError: a fork never made
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
