@@ -5,7 +5,10 @@ stopping it, and killing whatever it leaves behind.
 ``verify.loader`` builds the submission's stand-ins (``remote.py``) on it, and they make their
 calls through :meth:`Sandbox.invoke` and :meth:`Sandbox.vjp`. It starts the worker in a fresh
 session, with a private copy of the submission and a scrubbed environment, waits until the
-submission is imported, and talks to it over a :class:`~sandbox.channel.Channel`.
+submission is imported, and talks to it over a :class:`~sandbox.channel.Channel`. When
+:data:`ZYGOTE` is set (the grader's zygote sets it once per job, grader/zygote.py), the worker is
+forked from a clean pre-imported process (:class:`WorkerZygote`) instead of started anew: the same
+configuration, confinement and protocol, without the interpreter's and torch's start-up.
 
 Containment: each check has a wall-clock budget (``Limits.check_seconds``). A worker that overruns
 it, dies, or breaks the protocol is killed with its whole process group (and, when it ran under a

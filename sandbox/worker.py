@@ -2,7 +2,9 @@
 
 Started by :class:`sandbox.process.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
 fresh session, with a scrubbed environment, stdin closed and stdout/stderr going to a capped log
-file. It confines itself (``confine.py``), imports the submission from its private copy, reports
+file, or forked in that state from the clean zygote ``worker.py --zygote`` (see ``zygote_main``
+below; ``python -m verify grade`` uses one per job). It confines itself (``confine.py``), imports
+the submission from its private copy, reports
 the contract names it found, and then serves requests on the socket until told to exit:
 
     call    name;  payload {args, kwargs, rng, grad}    a contract function
