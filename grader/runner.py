@@ -112,7 +112,7 @@ def run_worker(path: Path, workdir: Path, options: GradeOptions,
     out = workdir / "checks.jsonl"
     start = time.perf_counter()
     cmd = _worker_cmd(path, out, options)
-    if zygote is not None:
+    if zygote is not None and zygote.alive():  # a zygote that died: fresh processes for the rest
         problem = _run_forked(zygote, cmd[3:], workdir / "checks.log", options.timeout)  # cmd: python -m pytest ...
     else:
         problem = _run_to_end(cmd, options.timeout)

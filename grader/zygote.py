@@ -146,7 +146,10 @@ def serve() -> None:
     out = os.fdopen(control_out, "w")
     from sandbox import process
 
-    process.ZYGOTE = process.WorkerZygote()  # the clean workers' zygote imports torch meanwhile
+    try:
+        process.ZYGOTE = process.WorkerZygote()  # the clean workers' zygote imports torch meanwhile
+    except OSError:  # e.g. no SOCK_SEQPACKET: each worker is started anew, as with --no-zygote
+        process.ZYGOTE = None
     missing = preload()
     gc.freeze()  # what the imports made is never collected: each child's collections skip it (and its pages stay shared)
     _answer(out, {"ready": True, "pid": os.getpid(), "missing": missing})
@@ -185,10 +188,12 @@ class Zygote:
         self.running: set[int] = set()  # pids of the children running checks now
         threading.Thread(target=self._read, daemon=True).start()
         try:
-            self._ready.get(timeout=start_seconds)
+            ready = self._ready.get(timeout=start_seconds).get("ready")
         except queue.Empty:
+            ready = False
+        if not ready:  # it died or hung before it could fork anything
             self.close()
-            raise RuntimeError("the checks' zygote did not start") from None
+            raise RuntimeError("the checks' zygote did not start")
 
     def _read(self):
         for line in self.proc.stdout:
@@ -221,7 +226,10 @@ class Zygote:
                 return None, False
             self.running.add(pid)
             try:
-                return answers.get(timeout=max(0.0, deadline - time.monotonic())).get("exit"), False
+                code = answers.get(timeout=max(0.0, deadline - time.monotonic())).get("exit")
+                if code is None:  # the zygote died: its child must not outlive it unwatched
+                    kill_group(pid)
+                return code, False
             except queue.Empty:
                 kill_group(pid)
                 return answers.get().get("exit"), True
@@ -231,6 +239,9 @@ class Zygote:
             return None, False
         finally:
             self._waiting.pop(rid, None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def kill_all(self):
         for pid in list(self.running):
