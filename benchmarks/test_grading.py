@@ -1,6 +1,7 @@
 """Grading speed: one submission vs ``pytest verify/`` on the reference, and a class of 50 generated
 submissions (one planted bug each) with --jobs 1 and --jobs 2, measured in the same run: throughput
-(submissions per minute) and speed-up. Seconds to minutes per call, so ``heavy``: they run under
+(submissions per minute) and speed-up; and the example class graded by the zygotes and by today's
+fresh processes side by side (benchmarks/throughput.py). Seconds to minutes per call, so ``heavy``: they run under
 ``pytest benchmarks/test_grading.py --benchmark-only`` and skip in the plain test run."""
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from grader.catalogue import BUGS, plant
 from grader import rubric
 from grader.runner import ROOT, grade
+from benchmarks.throughput import STUDENTS, measure, render
 
 ALICE = ROOT / "examples" / "class" / "alice"
 CLASS_SIZE = 50
@@ -60,3 +62,24 @@ def test_grading_a_class_with_two_jobs(benchmark, tmp_path):
         jobs1_per_min=round(60 * CLASS_SIZE / seconds[1], 2), jobs2_per_min=round(60 * CLASS_SIZE / seconds[2], 2),
         speedup=round(seconds[1] / seconds[2], 3),
     )
+
+
+@pytest.mark.heavy
+def test_grading_cost_zygotes_vs_fresh_processes(benchmark):
+    """The example class side by side, in one run (benchmarks/throughput.py): per submission, the
+    class with --jobs 1 and 2, a one-check regrade; the zygotes and today's fresh processes."""
+    results = benchmark.pedantic(measure, rounds=1, iterations=1)
+    print("\n" + render(results))
+    ours, fresh = results["zygotes"], results["fresh processes (--no-zygote)"]
+    for jobs in (1, 2):  # the same grades, whatever the path and the parallelism
+        assert ours["class"][jobs]["scores"] == fresh["class"][jobs]["scores"] == fresh["class"][1]["scores"]
+    benchmark.extra_info.update(
+        kernel="grade the example class", variant="zygotes vs fresh processes", device="cpu",
+        size=f"{len(STUDENTS)} submissions", cores=len(os.sched_getaffinity(0)), load_average=os.getloadavg()[0],
+        **{f"{tag}_{key}": round(value, 3) for tag, r in (("zygotes", ours), ("fresh", fresh)) for key, value in (
+            ("per_submission_cpu_s", r["per_submission_cpu_median"]),
+            ("per_submission_wall_s", r["per_submission_wall_median"]),
+            ("class_jobs1_wall_s", r["class"][1]["wall"]), ("class_jobs2_wall_s", r["class"][2]["wall"]),
+            ("class_jobs1_cpu_per_submission_s", r["class"][1]["cpu_per_submission"]),
+            ("speedup_jobs2", r["speedup_jobs2"]), ("regrade_wall_s", r["regrade"]["wall"]),
+            ("regrade_cpu_s", r["regrade"]["cpu"]))})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from verify import DEFAULT_SEED
@@ -53,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
                         help="grade each PATH as a class: every entry is a student")
     p.add_argument("--in-process", action="store_true",
                    help="no sandbox: import submissions into the checks' process (trusted code only, faster)")
+    p.add_argument("--no-zygote", dest="zygote", action="store_false",
+                   help="start a fresh process per submission (the imports paid per student) instead of forking "
+                        "one pre-imported process")
     return p
 
 
@@ -60,7 +64,7 @@ def options(args: argparse.Namespace) -> GradeOptions:
     """The grading options of a parsed command line (no format given: every format)."""
     return GradeOptions(seed=args.seed, timeout=args.timeout, check_timeout=args.check_timeout,
                         memory_mb=args.worker_memory, in_process=args.in_process, select=args.select, layout=args.layout,
-                        jobs=args.jobs, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
+                        jobs=args.jobs, zygote=args.zygote, rubric=args.rubric, formats=tuple(args.formats or FORMATS),
                         out=args.out or DEFAULT_OUT)
 
 
@@ -97,6 +101,20 @@ def _write(results: list[Result], rub: rubric_mod.Rubric, out: Path, formats: tu
     return len(reports.write_all(everyone, rub, out, formats))
 
 
+def _warm_up_plots() -> None:
+    """Import matplotlib (the histogram's, most of a second) in a thread while the checks run, not after."""
+    def load():
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:  # the reports import it again and say what is wrong
+            pass
+
+    threading.Thread(target=load, daemon=True, name="warm-up-plots").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     opts = options(args)
@@ -105,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {checked}", file=sys.stderr)
         return EXIT_USAGE
     rub, out = checked
+    if out is not None:
+        _warm_up_plots()
     key = grading_key(rub.source, opts)
     interrupted = False
     try:

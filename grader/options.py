@@ -26,6 +26,7 @@ class GradeOptions:
     in_process: bool = False  # no sandbox: the submission is imported into the checks' process
     select: str | None = None  # pytest -k expression: grade only the matching checks
     jobs: int = 1  # submissions graded at once
+    zygote: bool = True  # fork each submission's checks' process from one pre-imported process (grader/zygote.py)
     layout: str = "auto"  # each PATH: "auto" (decided by content), "single" submission or "class" (grader/discovery.py)
     # what the grades are measured against and written to (the CLI)
     rubric: str | None = None  # the TOML rubric's path; None: the homework's

@@ -25,10 +25,12 @@ from verify import SUITE, suite_args
 from grader.options import GradeOptions
 from grader.rubric import DEFAULT as DEFAULT_RUBRIC, Group, Rubric, load as load_rubric
 from grader import discovery
+from grader.zygote import Zygote
 
 ROOT = SUITE.parent  # the repository: the worker runs there
 _RUNNING: set[subprocess.Popen] = set()  # the processes running checks now (killed on an interrupt)
 _STOPPING = threading.Event()  # set on an interrupt: nothing new starts, nothing unfinished is scored
+_ZYGOTES: set[Zygote] = set()  # the pre-imported processes forking the checks' processes (grader/zygote.py)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,15 +101,21 @@ def _pytest_cmd(select: str | None = None, *extra: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- the worker
-def run_worker(path: Path, workdir: Path, options: GradeOptions) -> tuple[list[dict], str | None, float]:
+def run_worker(path: Path, workdir: Path, options: GradeOptions,
+               zygote: Zygote | None = None) -> tuple[list[dict], str | None, float]:
     """Run the checks on one submission; returns (result lines, problem or None, seconds).
 
-    The checks run in a child process of ours (trusted: it computes verdicts); the submission runs
+    The checks run in a child process of ours (trusted: it computes verdicts), forked from
+    ``zygote`` when given (grader/zygote.py), else a fresh ``python -m pytest``; the submission runs
     in that child's sandboxed worker, or, with ``options.in_process`` (trusted code only), inside it.
     """
     out = workdir / "checks.jsonl"
     start = time.perf_counter()
-    problem = _run_to_end(_worker_cmd(path, out, options), options.timeout)
+    cmd = _worker_cmd(path, out, options)
+    if zygote is not None and zygote.alive():  # a zygote that died: fresh processes for the rest
+        problem = _run_forked(zygote, cmd[3:], workdir / "checks.log", options.timeout)  # cmd: python -m pytest ...
+    else:
+        problem = _run_to_end(cmd, options.timeout)
     seconds = time.perf_counter() - start
     return _read_lines(out), problem, seconds
 
@@ -149,6 +157,20 @@ def _run_to_end(cmd: list[str], timeout: float) -> str | None:
         proc.wait()
         _RUNNING.discard(proc)
     return problem
+
+
+def _run_forked(zygote: Zygote, args: list[str], log: Path, timeout: float) -> str | None:
+    """:func:`_run_to_end`, in a child forked from ``zygote`` that writes its output to ``log``."""
+    if _STOPPING.is_set():
+        return "grading was interrupted"
+    code, timed_out = zygote.run(args, log, timeout)
+    if timed_out:
+        return f"grading this submission hit the time limit of {timeout:g} s"
+    if code not in (0, 1):  # pytest: 0 all passed, 1 some failed
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        ended = "ended with exit code {}".format(code) if code is not None else "was lost with the checks' zygote"
+        return f"the process running the checks {ended}; its last output:\n{tail}"
+    return None
 
 
 def _read_lines(out: Path) -> list[dict]:
@@ -264,6 +286,7 @@ def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None,
     results: list[Result | None] = [None] * len(subs)
     tick = _progress(len(subs)) if progress and len(subs) > 1 else (lambda result, reused=False: None)
     pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    zygote = None
     try:
         futures = {}
         for i, (label, path) in enumerate(subs):
@@ -271,7 +294,8 @@ def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None,
             if results[i] is not None:
                 tick(results[i], reused=True)
             else:
-                futures[pool.submit(grade_submission, label, path, rubric, options)] = i
+                zygote = zygote or _start_zygote(options)
+                futures[pool.submit(grade_submission, label, path, rubric, options, zygote)] = i
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             tick(results[futures[fut]])
@@ -280,13 +304,31 @@ def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None,
         raise Interrupted([r for r in results if r is not None]) from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if zygote is not None:
+            _ZYGOTES.discard(zygote)
+            zygote.close()
         tick(None)
     return results
+
+
+def _start_zygote(options: GradeOptions) -> Zygote | None:
+    """The job's pre-imported process forking the checks' processes, or None (``options.zygote``
+    False, or it could not start: each submission then gets a fresh ``python -m pytest``)."""
+    if not options.zygote:
+        return None
+    try:
+        zygote = Zygote()
+    except (OSError, RuntimeError):
+        return None
+    _ZYGOTES.add(zygote)
+    return zygote
 
 
 def stop_all() -> None:
     """Start nothing new and kill every process running checks now (their submissions stay ungraded)."""
     _STOPPING.set()
+    for zygote in list(_ZYGOTES):
+        zygote.kill_all()
     for proc in list(_RUNNING):
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the sandboxed workers die with their parent
@@ -294,10 +336,11 @@ def stop_all() -> None:
             pass
 
 
-def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions) -> Result | None:
+def grade_submission(label: str, path: Path, rubric: Rubric, options: GradeOptions,
+                     zygote: Zygote | None = None) -> Result | None:
     """Run the checks on one submission in a fresh working folder and score them (None if interrupted)."""
     with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
-        lines, problem, seconds = run_worker(path, Path(tmp), options)
+        lines, problem, seconds = run_worker(path, Path(tmp), options, zygote)
     if _STOPPING.is_set():
         return None
     return score(label, str(path), lines, rubric, problem, seconds, options.select)

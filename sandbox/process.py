@@ -5,7 +5,10 @@ stopping it, and killing whatever it leaves behind.
 ``verify.loader`` builds the submission's stand-ins (``remote.py``) on it, and they make their
 calls through :meth:`Sandbox.invoke` and :meth:`Sandbox.vjp`. It starts the worker in a fresh
 session, with a private copy of the submission and a scrubbed environment, waits until the
-submission is imported, and talks to it over a :class:`~sandbox.channel.Channel`.
+submission is imported, and talks to it over a :class:`~sandbox.channel.Channel`. When
+:data:`ZYGOTE` is set (the grader's zygote sets it once per job, grader/zygote.py), the worker is
+forked from a clean pre-imported process (:class:`WorkerZygote`) instead of started anew: the same
+configuration, confinement and protocol, without the interpreter's and torch's start-up.
 
 Containment: each check has a wall-clock budget (``Limits.check_seconds``). A worker that overruns
 it, dies, or breaks the protocol is killed with its whole process group (and, when it ran under a
@@ -15,6 +18,7 @@ function costs one time limit, not one per check.
 """
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import functools
@@ -51,6 +55,8 @@ SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys"
                      "/etc/group", "/etc/nsswitch.conf", "/etc/os-release")
 WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 _LIVE_WORKERS: set[int] = set()  # pids of the workers of every Sandbox in this process (never swept)
+TITLE_ROOM = 4096  # the workers' zygote's padded last argument: each fork writes its submission's path there
+ZYGOTE: "WorkerZygote | None" = None  # when set (grader/zygote.py, once per job), workers are forked from it
 
 
 @dataclass
@@ -215,6 +221,117 @@ def sweep(uid: int | None, keep: set[int]) -> int:
     return killed
 
 
+# ------------------------------------------------------------------------------- workers forked from a zygote
+def worker_environment(workdir: Path | None, threads: int) -> dict:
+    """The worker's whole environment: nothing of the grader's."""
+    tmp = str(workdir / "tmp") if workdir is not None else "/nonexistent"
+    return {"PATH": "/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+class WorkerZygote:
+    """A clean process (``worker.py --zygote``: torch and numpy imported, nothing else, no student
+    code ever) that forks each worker: a worker then starts in milliseconds instead of an
+    interpreter and torch. Started once per grading job (grader/zygote.py), before the checks'
+    processes are forked, so they share it; each fork is a fresh worker that confines itself
+    exactly as a freshly started one (``worker.py``). ``threads``: the workers' torch threads."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(WORKER), "--zygote", str(theirs.fileno()), " " * TITLE_ROOM],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd="/", env=worker_environment(None, threads), start_new_session=True)
+        finally:
+            theirs.close()
+        _LIVE_WORKERS.add(self.proc.pid)  # never swept as an orphan of this process
+        self.requests = mine
+
+    def fork(self, channel: socket.socket) -> "ForkedWorker":
+        """A worker forked on the worker's end of ``channel``; it reads its configuration from there."""
+        out_r, out_w = os.pipe()
+        control, control_theirs = socket.socketpair()
+        try:
+            self.requests.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                            array.array("i", [channel.fileno(), out_w, control_theirs.fileno()]))])
+        except OSError:
+            os.close(out_r)
+            control.close()
+            raise
+        finally:
+            os.close(out_w)
+            control_theirs.close()
+        return ForkedWorker(control, os.fdopen(out_r, "rb"))
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.requests.close()  # the zygote kills its workers and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+class ForkedWorker:
+    """What :class:`Sandbox` needs of ``subprocess.Popen``, for a worker forked by the zygote: its pid
+    and exit code come over the control socket (the zygote is its parent and reaps it); closing
+    the control socket makes the zygote kill it."""
+
+    def __init__(self, control: socket.socket, stdout):
+        self.control, self.stdout = control, stdout
+        self._pid = self.returncode = self.cpu = None  # cpu: its CPU seconds, once it ended
+        self._buffer = b""
+
+    def _line(self, timeout: float | None) -> str | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if remaining == 0.0:
+                raise subprocess.TimeoutExpired("worker", timeout)
+            self.control.settimeout(remaining)
+            try:
+                chunk = self.control.recv(256)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired("worker", timeout) from None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    @property
+    def pid(self) -> int | None:
+        if self._pid is None and self.returncode is None:
+            line = self._line(None)
+            if line is not None and line.startswith("pid "):
+                self._pid = int(line.split()[1])
+            else:
+                self.returncode = -signal.SIGKILL  # the zygote is gone: so is the worker (it dies with it)
+        return self._pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and self.pid is not None:
+            line = self._line(timeout)
+            words = line.split() if line and line.startswith("exit ") else []
+            self.returncode = int(words[1]) if len(words) > 1 else -signal.SIGKILL
+            self.cpu = float(words[2]) if len(words) > 2 else None
+        return self.returncode
+
+    def poll(self) -> int | None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.wait(0.0)
+        return None
+
+    def kill(self):
+        if self.returncode is None and self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
 def _remote_error(msg: dict, value) -> RemoteError:
     """The student's exception, from a ``raised`` answer."""
     return RemoteError(str(msg.get("type", "Exception"))[:100], value if isinstance(value, str) else "")
@@ -295,13 +412,15 @@ class Sandbox:
         config = self._config(sub_dir, target, roots)
         parent, child = socket.socketpair()
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", str(WORKER), json.dumps(config), str(child.fileno())],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, cwd=self.workdir, env=self._environment(), start_new_session=True)
+            self.proc = self._forked(parent, child, config)
+            if self.proc is None:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-I", "-B", str(WORKER), json.dumps(config), str(child.fileno())],
+                    pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, cwd=self.workdir, env=self._environment(), start_new_session=True)
+                _LIVE_WORKERS.add(self.proc.pid)
         finally:
             child.close()
-        _LIVE_WORKERS.add(self.proc.pid)
         # its output goes through a pipe to us (capped in memory), not to a file: no file-size limit on prints
         self.output = CappedOutput(self.proc.stdout)
         self.channel = Channel(parent, self.proc, self.output, self._ids,
@@ -309,6 +428,20 @@ class Sandbox:
         self.channel.watch = None if self.uid is not None else self._watch_tmp  # root: a private tmpfs bounds it
         self.deadline_for_start = time.monotonic() + self.limits.start_seconds
         self._warnings = warnings + self._copy_notes
+
+    def _forked(self, parent: socket.socket, child: socket.socket, config: dict):
+        """The worker forked from :data:`ZYGOTE` (its configuration sent first on its channel), or
+        None when there is no zygote for these limits (then it is started fresh)."""
+        zygote = ZYGOTE
+        if zygote is None or self.limits.cuda or self.limits.threads != zygote.threads:
+            return None
+        try:
+            proc = zygote.fork(child)
+        except OSError:
+            return None
+        data = json.dumps(config | {"environment": self._environment()}).encode()
+        parent.sendall(len(data).to_bytes(8, "big") + data)
+        return proc
 
     def _copy_submission(self, sub_dir: Path) -> tuple[Path, Path]:
         """Copy the submission's own files (never a classmate's, never through a link) into ``sub_dir``;
@@ -356,9 +489,7 @@ class Sandbox:
         }
 
     def _environment(self) -> dict:
-        return {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir / "tmp"), "TMPDIR": str(self.workdir / "tmp"),
-                "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(self.limits.threads),
-                "MKL_NUM_THREADS": str(self.limits.threads), "OMP_WAIT_POLICY": "PASSIVE"}
+        return worker_environment(self.workdir, self.limits.threads)
 
     def _wait_ready(self) -> dict:
         try:
@@ -372,6 +503,8 @@ class Sandbox:
         if msg.get("op") != "ready" or not isinstance(value, dict):
             raise SandboxError("the worker did not report the submission's names")
         value["confinement"] = list(value.get("confinement") or []) + self._warnings
+        if isinstance(self.proc, ForkedWorker) and self.proc.pid is not None:
+            _LIVE_WORKERS.add(self.proc.pid)  # known by now: the zygote said it before the worker could answer
         return value
 
     def stop(self):
@@ -382,12 +515,14 @@ class Sandbox:
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=0.5)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):  # TypeError: a fork never made
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             self.proc.wait()
             _LIVE_WORKERS.discard(self.proc.pid)
+            if isinstance(self.proc, ForkedWorker):
+                self.proc.control.close()
             sweep(self.uid, set())
             self.proc = None
         if self.workdir is not None:

@@ -2,7 +2,9 @@
 
 Started by :class:`sandbox.process.Sandbox` as ``python -I -B worker.py CONFIG SOCKET_FD`` in a
 fresh session, with a scrubbed environment, stdin closed and stdout/stderr going to a capped log
-file. It confines itself (``confine.py``), imports the submission from its private copy, reports
+file, or forked in that state from the clean zygote ``worker.py --zygote`` (see ``zygote_main``
+below; ``python -m verify grade`` uses one per job). It confines itself (``confine.py``), imports
+the submission from its private copy, reports
 the contract names it found, and then serves requests on the socket until told to exit:
 
     call    name;  payload {args, kwargs, rng, grad}    a contract function
@@ -255,15 +257,8 @@ def _ask(self, header):
 Worker.ask = _ask
 
 
-def main(argv):
-    import json
-
-    config = json.loads(argv[1])
-    sock = socket.socket(fileno=int(argv[2]))
-    try:
-        os.close(0)  # stdin: closed
-    except OSError:
-        pass
+def _load_modules():
+    """The worker's libraries and siblings, imported before the lockdown: (wire, confine, submission, torch)."""
     wire = _sibling("wire")
     confine = _sibling("confine")
     submission = _sibling("submission")
@@ -273,6 +268,23 @@ def main(argv):
         importlib.import_module(name)
     import torch
 
+    return wire, confine, submission, torch
+
+
+def main(argv):
+    import json
+
+    config = json.loads(argv[1])
+    sock = socket.socket(fileno=int(argv[2]))
+    try:
+        os.close(0)  # stdin: closed
+    except OSError:
+        pass
+    return _serve_submission(config, sock, *_load_modules())
+
+
+def _serve_submission(config, sock, wire, confine, submission, torch):
+    """Confine this process, import the submission, report its names and serve requests."""
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     # the gradient cross-check (gradients.py) calls again at inputs moved off the data (x + h u, no
     # longer 0/1): torch.distributions' argument validation (Bernoulli(logits).log_prob(x)) must not refuse them
@@ -282,19 +294,7 @@ def main(argv):
     channel = Channel(sock, wire)
     report = []
     try:
-        report += confine.set_limits(config["cpu_seconds"], None if config.get("cuda") else config["address_space"],
-                                     config["file_size"],
-                                     processes=config.get("processes"))
-        report += confine.private_tmpfs(config["tmp"], config["tmp_bytes"], config["tmp_files"], config.get("uid"))
-        confine.no_new_privileges()
-        own = [f"/proc/{os.getpid()}"]  # of /proc, only itself: not the command lines of the grader's processes
-        report += confine.landlock(config["read_roots"] + own, [config["tmp"]], config["write_files"])
-        landlocked = report[-1].startswith("landlock ABI")
-        if config.get("uid") is not None:
-            keep = landlocked and not all(confine.readable_by_others(p) for p in config["python_files"])
-            report += confine.drop_user(config["uid"], config["gid"], keep_read_search=keep)
-        report += confine.die_with_parent(config["parent"])
-        report += confine.forbid_processes()
+        report += _confine(config, confine)
     except Exception as exc:
         channel.send({"op": "failed", "payload": f"the sandbox could not confine its worker: {exc}"})
         return 3
@@ -318,5 +318,192 @@ def main(argv):
     return 0
 
 
+def _confine(config, confine):
+    """Limits, private tmpfs, no new privileges, Landlock, own uid, death with the parent, seccomp: the report."""
+    report = confine.set_limits(config["cpu_seconds"], None if config.get("cuda") else config["address_space"],
+                                config["file_size"], processes=config.get("processes"))
+    report += confine.private_tmpfs(config["tmp"], config["tmp_bytes"], config["tmp_files"], config.get("uid"))
+    confine.no_new_privileges()
+    own = [f"/proc/{os.getpid()}"]  # of /proc, only itself: not the command lines of the grader's processes
+    report += confine.landlock(config["read_roots"] + own, [config["tmp"]], config["write_files"])
+    landlocked = report[-1].startswith("landlock ABI")
+    if config.get("uid") is not None:
+        keep = landlocked and not all(confine.readable_by_others(p) for p in config["python_files"])
+        report += confine.drop_user(config["uid"], config["gid"], keep_read_search=keep)
+    report += confine.die_with_parent(config["parent"])
+    report += confine.forbid_processes()
+    return report
+
+
+# ------------------------------------------------------------------------------- the zygote
+# ``worker.py --zygote FD``: a clean process (this file, its siblings, torch and numpy imported; no
+# torch operation run, no thread started, no student code ever) that forks one worker per request
+# on the SOCK_SEQPACKET socket FD, so that a worker's start costs a fork, not an interpreter and
+# torch. A request is one byte with three descriptors (SCM_RIGHTS): the worker's end of its
+# channel, its output pipe, and a control socket. The child becomes the worker: a session of its
+# own, only those descriptors (stdin closed, output on 1 and 2), then it reads its configuration
+# from its channel (so the zygote never sees which submission it runs) and goes on exactly as a
+# freshly started worker. The zygote writes ``pid N`` on the control socket, then ``exit CODE CPU`` when
+# it reaped the worker (and its CPU seconds); when the trusted side closes the control socket (it stopped the worker, or
+# died), the zygote kills the worker's session. End of requests: the zygote kills its workers and exits.
+ZYGOTE_POLL = 0.05
+
+
+def zygote_main(fd):
+    import gc
+
+    modules = _load_modules()
+    gc.freeze()  # torch's import objects: never collected, so each worker's collections skip them
+    requests = socket.socket(fileno=fd)
+    live = {}  # worker pid -> its control socket
+    import select
+    import signal
+
+    while True:
+        readable, _, _ = select.select([requests, *live.values()], [], [], ZYGOTE_POLL)
+        _zygote_reap(live)
+        for s in readable:
+            if s is requests:
+                if not _zygote_fork(requests, live, modules):
+                    for pid in live:
+                        _kill_session(pid)
+                    for pid in live:  # reaped: their CPU time counts in this process's children's
+                        try:
+                            os.waitpid(pid, 0)
+                        except ChildProcessError:
+                            pass
+                    os._exit(0)
+            elif pid_of := next((p for p, c in live.items() if c is s), None):
+                try:
+                    gone = not s.recv(64)
+                except OSError:
+                    gone = True
+                if gone:
+                    _kill_session(pid_of)
+
+
+def _kill_session(pid):
+    import signal
+
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _zygote_fork(requests, live, modules):
+    """Fork a worker for one request; False when the trusted side closed the requests socket."""
+    import array
+
+    try:
+        data, ancdata, _, _ = requests.recvmsg(16, socket.CMSG_SPACE(3 * array.array("i").itemsize))
+    except OSError:
+        return False
+    if not data:
+        return False
+    fds = array.array("i")
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return True
+    chan, out, ctl = fds
+    pid = os.fork()
+    if pid == 0:
+        _forked_worker(chan, out, modules)
+    os.close(chan)
+    os.close(out)
+    control = socket.socket(fileno=ctl)
+    live[pid] = control
+    try:
+        control.sendall(f"pid {pid}\n".encode())
+    except OSError:
+        _kill_session(pid)
+    return True
+
+
+def _zygote_reap(live):
+    while live:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        control = live.pop(pid, None)
+        if control is not None:
+            cpu = usage.ru_utime + usage.ru_stime  # the worker's CPU seconds (the grader's benchmarks)
+            try:
+                control.sendall(f"exit {os.waitstatus_to_exitcode(status)} {cpu:.3f}\n".encode())
+            except OSError:
+                pass
+            control.close()
+
+
+def _forked_worker(chan, out, modules):
+    """In the forked child: the process a fresh worker would be, then the worker's life."""
+    code = 3
+    try:
+        os.setsid()
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.dup2(chan, 3)
+        os.closerange(4, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 1 << 16)
+        os.close(0)  # stdin: closed, as in a fresh worker
+        sock = socket.socket(fileno=3)
+        config = _read_config(sock)
+        os.chdir(config["workdir"])
+        os.environ.clear()
+        os.environ.update(config["environment"])
+        config["parent"] = os.getppid()  # the zygote: it kills this worker when the trusted side goes
+        _name_process(f"{sys.executable} -I -B {os.path.abspath(__file__)} {config.get('origin', '')}")
+        sys.argv = [os.path.abspath(__file__), "forked"]
+        code = _serve_submission(config, sock, *modules)
+    except BaseException:
+        code = 3
+    finally:
+        os._exit(code)
+
+
+def _name_process(title):
+    """Write ``title`` over this process's command line (the zygote's padded argument area), so that
+    ``ps`` and the grader's leftover checks see which submission a worker runs, as for a fresh worker."""
+    try:
+        import ctypes
+
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49 of proc(5))
+        data = title.encode(errors="replace")[:max(0, end - start - 1)]
+        ctypes.memmove(start, data + b"\0" * (end - start - len(data)), end - start)
+    except Exception:
+        pass
+
+
+def _read_config(sock):
+    import json
+
+    size = int.from_bytes(_recv_all(sock, 8), "big")
+    if size > 1 << 24:
+        raise ValueError("configuration too large")
+    return json.loads(_recv_all(sock, size))
+
+
+def _recv_all(sock, n):
+    chunks, got = [], 0
+    while got < n:
+        b = sock.recv(n - got)
+        if not b:
+            raise EOFError("the trusted side closed the connection")
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote_main(int(sys.argv[2]))
     sys.exit(main(sys.argv))
