@@ -29,6 +29,12 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _weights(net, prefix: str, requires_grad: bool) -> dict:
+    for name in ("w1", "w2", "b2"):
+        getattr(net, name).requires_grad_(requires_grad)
+    return {f"{prefix}.{name}": getattr(net, name) for name in ("w1", "w2", "b2")}
+
+
 class MLPEncoder(torch.nn.Module):
     """x (..., P) -> (m, v): one tanh hidden layer, v = softplus(h) + 0.05 (bounded away from 0)."""
 
@@ -39,6 +45,11 @@ class MLPEncoder(torch.nn.Module):
         self.w1 = torch.randn(x_dim, hidden, generator=g, dtype=dtype).to(device) / math.sqrt(x_dim)
         self.w2 = spread * torch.randn(hidden, 2 * z_dim, generator=g, dtype=dtype).to(device) / math.sqrt(hidden)
         self.b2 = torch.randn(2 * z_dim, generator=g, dtype=dtype).to(device) * 0.3
+
+    def weights(self, prefix: str, requires_grad: bool = True) -> dict:
+        """The network's tensors by name (``prefix.w1``, ...), made leaves that require grad: the
+        gradient checks read each one's ``.grad`` after the submission's backward pass."""
+        return _weights(self, prefix, requires_grad)
 
     def forward(self, x):
         h = torch.tanh(x @ self.w1) @ self.w2 + self.b2
@@ -55,6 +66,8 @@ class MLPDecoder(torch.nn.Module):
         self.w1 = torch.randn(z_dim, hidden, generator=g, dtype=dtype).to(device)
         self.w2 = 2 * torch.randn(hidden, x_dim, generator=g, dtype=dtype).to(device) / math.sqrt(hidden)
         self.b2 = torch.randn(x_dim, generator=g, dtype=dtype).to(device)
+
+    weights = MLPEncoder.weights
 
     def forward(self, z):
         return torch.tanh(z @ self.w1) @ self.w2 + self.b2

@@ -23,3 +23,29 @@ def gaussian_args(draw, n=2):
     for _ in range(n):
         out += [draw(reals(shape)), draw(variances(shape))]
     return shape, out
+
+
+# ---------------------------------------------------------- numpy draws over the whole contract
+# (for the checks that draw from the check's ``rng`` fixture rather than hypothesis)
+SHAPES_1D_TO_4D = {"1d": (7,), "2d": (3, 5), "3d": (2, 3, 5), "4d": (3, 1, 2, 5)}  # odd sizes, a size-1 dim
+
+
+def wide_variances(rng, shape, lo=1e-6, hi=1e6):
+    """Variances log-uniform over [lo, hi] (default 1e-6 .. 1e6, the contract's range)."""
+    return 10.0 ** rng.uniform(np.log10(lo), np.log10(hi), size=shape)
+
+
+def points_around(rng, m, v, far=50.0):
+    """x = m + sqrt(v) * d with d standard normal, and the last entry of each row ``far`` standard
+    deviations out (the tails, where a log of an underflowed exp is -inf)."""
+    d = rng.normal(size=np.shape(m))
+    d[..., -1] = far * np.sign(d[..., -1] + 1e-300)
+    return m + np.sqrt(v) * d
+
+
+def unit_interval(rng, shape):
+    """x in [0, 1], not only 0 and 1 (the Bernoulli likelihood's contract: any x in [0, 1])."""
+    x = rng.uniform(size=shape)
+    flat = x.reshape(-1)
+    flat[: flat.size // 4] = np.round(flat[: flat.size // 4])  # some exact 0s and 1s too
+    return x

@@ -19,7 +19,8 @@ from torch import nn
 
 from derivations import coupling as derivation
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, assert_total_mass_one, check_tensor, fmt
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, assert_total_mass_one, backward_gradients,
+                               check_tensor, fmt, oracle_gradients)
 from verify.contract import grades
 
 pytestmark = grades('AffineCoupling')
@@ -296,3 +297,45 @@ def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
                           converged=result.status == "converged", inputs=inputs,
                           hint=" log_det is not log|det dy/dx| (a wrong sign, a mean instead of a sum, or a wrong mask "
                                "makes the mass differ from 1).")
+
+
+# ------------------------------------------------------------------------------- gradients
+COUPLING_CAUSES = ("Usual causes: s or t detached (or computed under torch.no_grad()), so that the scale and shift "
+                   "networks get no gradient, or the layer's output rebuilt from numpy.")
+
+
+def _oracle_forward(mask, scale_net, shift_net, x):
+    """y = mask x + (1 - mask)(x exp(s) + t), log_det = sum over mask == 0 of s; s, t from mask * x."""
+    s, t = scale_net(mask * x), shift_net(mask * x)
+    return mask * x + (1 - mask) * (x * torch.exp(s) + t), ((1 - mask) * s).flatten(1).sum(1)
+
+
+def _oracle_inverse(mask, scale_net, shift_net, y):
+    """x = mask y + (1 - mask)(y - t) exp(-s); s, t from mask * y."""
+    s, t = scale_net(mask * y), shift_net(mask * y)
+    return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_gradients(impl, device, rng, kind):
+    """d y, d log_det (forward) and d x (inverse) with respect to the input and every weight of the scale and
+    shift networks vs autograd of the float64 oracle."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    params = {f"scale_net.{n}": p for n, p in scale_net.named_parameters()}
+    params.update({f"shift_net.{n}": p for n, p in shift_net.named_parameters()})
+    x = x.detach().requires_grad_(True)
+    y, log_det = run_forward(layer, x, inputs, mask)
+    want_y, want_ld = _oracle_forward(mask, scale_net, shift_net, x)
+    cases = [("forward(x)[0] (y)", y, want_y), ("forward(x)[1] (log_det)", log_det, want_ld)]
+    y_in = torch.as_tensor(rng.normal(size=tuple(x.shape)), dtype=torch.float64, device=device).requires_grad_(True)
+    cases.append(("inverse(y)", layer.inverse(y_in), _oracle_inverse(mask, scale_net, shift_net, y_in)))
+    for label, got, want in cases:
+        leaves = {("y" if label == "inverse(y)" else "x"): y_in if label == "inverse(y)" else x, **params}
+        assert_close(got, as_numpy(want), what=f"AffineCoupling.{label} vs the contract's formula", inputs=inputs,
+                     rtol=1e-10, atol=1e-10)
+        weights = rng.normal(size=tuple(want.shape))
+        assert_gradients_close(backward_gradients(got, leaves, weights), oracle_gradients(want, leaves, weights),
+                               what=f"AffineCoupling.{label}: the gradient of a random projection", inputs=inputs,
+                               causes=COUPLING_CAUSES)

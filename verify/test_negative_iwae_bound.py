@@ -18,7 +18,8 @@ import torch
 from scipy.special import logsumexp
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor, within
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor, fmt,
+                               oracle_gradients, within)
 from verify.models import BoundedModel, ConjugateModel, MLPDecoder, MLPEncoder, Recorder
 from verify.stats import (
     ALPHA_CHECK,
@@ -345,3 +346,57 @@ def test_negative_iwae_bound_iw1_mean_equals_elbo_expectation(impl, device):
         l1, expected=model.expected_l1, n=n, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
         what=f"negative_iwae_bound(iw=1): mean over {n} examples vs E[-nelbo] = E_q log p(x|z) = "
              f"{model.expected_l1:.4f}", details=f"L_1 = {l1:.4f}; with iw = 1 the bound is the ELBO in expectation")
+
+
+IWAE_GRADIENT_CAUSES = ("Usual causes: z drawn with .sample() or detached (the encoder then gets no gradient through "
+                        "the weights' z), the log-mean-exp of the weights computed in numpy, or a term detached.")
+
+
+def _matching(observed, options, what):
+    """The option (a torch scalar) whose value the observed output has, or a failure of the value."""
+    observed = observed.detach()
+    for option in options:
+        if within(observed, float(option.detach())):
+            return option
+    best = min(options, key=lambda o: abs(float(o.detach()) - float(observed)))
+    assert_close(observed, float(best.detach()), what=what, rtol=1e-10, atol=1e-9)
+    return best
+
+
+def _oracle_outputs(x, enc, decoder, replay):
+    """Float64 torch oracle of (niwae, kl options, rec options) on the replayed latents of one example:
+    z = m + sqrt(v) eps with eps = (z_decoded - m)/sqrt(v) held fixed (the reparameterization)."""
+    m, v = enc(x)  # (1, D)
+    eps = ((torch.as_tensor(replay.all, device=x.device) - m) / v.sqrt()).detach()
+    z = m + v.sqrt() * eps  # (N, D)
+    log_px_z = oracles.torch_log_bernoulli_with_logits(x, decoder(z))
+    log_p, log_q = oracles.torch_log_standard_normal(z), oracles.torch_log_normal(z, m, v)
+    rows = torch.as_tensor(replay.require_bound(), device=x.device)
+    niwae = -oracles.torch_log_mean_exp((log_px_z + log_p - log_q)[rows], 0)
+    rest = np.setdiff1d(np.arange(len(replay.all)), replay.bound)
+    groups = [torch.as_tensor(g, device=x.device) for g in (replay.bound, rest, np.arange(len(replay.all))) if len(g)]
+    kls = [oracles.torch_kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v)).mean()]
+    kls += [(log_q[g] - log_p[g]).mean() for g in groups]
+    return niwae, kls, [-log_px_z[g].mean() for g in groups]
+
+
+@pytest.mark.parametrize("iw", [1, 5], ids=lambda k: f"iw{k}")
+def test_negative_iwae_bound_gradients(impl, device, rng, iw):
+    """d niwae, d kl, d rec with respect to x (binary pixels; the bound is differentiable in x) and every weight of the checks' encoder and decoder
+    vs autograd of the float64 oracle on the very latents the submission decoded (replay)."""
+    enc = MLPEncoder(X_DIM, Z_DIM, seed=20, device=device)
+    base = MLPDecoder(Z_DIM, X_DIM, seed=21, device=device)
+    dec = Recorder(base)
+    x = torch.as_tensor((rng.uniform(size=(1, X_DIM)) < 0.5).astype(float), device=device).requires_grad_(True)
+    wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
+    replay = Replay(x.detach(), enc, dec, iw, float(out[0].detach()))  # before any backward pass decodes more
+    niwae, kls, recs = _oracle_outputs(x, enc, base, replay)
+    what = f"negative_iwae_bound(iw={iw}) on one example (binary x, the checks' networks)"
+    expected = {"niwae": _matching(out[0], [niwae], f"{what}: niwae vs the replayed bound"),
+                "kl": _matching(out[1], kls, f"{what}: kl vs the analytic or replayed KL"),
+                "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
+    inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(replay.all)}."
+    for index, (label, exp) in enumerate(expected.items()):
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=inputs, causes=IWAE_GRADIENT_CAUSES)

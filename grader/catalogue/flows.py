@@ -139,3 +139,27 @@ class coupling_inverse_shift_after_scale(AffineCoupling):
      "what they saw in forward, the pass-through features")
 class coupling_inverse_nets_see_unmasked_y(AffineCoupling):
     inverse = coupling_nets_see_unmasked_input.inverse  # that bug's inverse, with the reference's forward
+
+
+# ------------------------------------------------------------------ gradient-only bugs: right value, wrong gradient
+
+
+@bug("affine_flow_log_prob", "taking log|a| with math/numpy on a detached scale: right value, but the gradient with "
+     "respect to the scale misses the Jacobian term")
+def affine_flow_log_scale_detached(x, scale, shift):
+    z = (x - shift) / scale
+    return -0.5 * (LOG_2PI + z**2) - torch.log(torch.abs(scale)).detach()
+
+
+@bug("AffineCoupling", "detaching s (the scale network's output): right values, but the scale network gets no "
+     "gradient, so it never trains")
+class coupling_s_detached(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass).detach(), self.shift_net(x_pass)
+
+
+@bug("AffineCoupling", "detaching t (the shift network's output): right values, but the shift network gets no "
+     "gradient, so it never trains")
+class coupling_t_detached(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass), self.shift_net(x_pass).detach()

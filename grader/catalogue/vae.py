@@ -3,6 +3,7 @@ its ``teaches`` sentence completes "your output equals what you get by ...".
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
@@ -371,3 +372,73 @@ def iwae_naive_log_mean_exp(x, encoder, decoder, iw):
 def iwae_rec_wrong_sign(x, encoder, decoder, iw):
     niwae, kl, rec = _iwae_from_log_w(*_weights(x, encoder, decoder, iw))
     return niwae, kl, -rec
+
+
+# ---------------------------------------------------------------- gradient-only bugs: right value, wrong gradient
+
+
+@bug("log_normal", "computing log v in numpy and turning it back into a tensor: the value is right, but no gradient "
+     "reaches v through the log-variance term", fix="keep every term in torch: torch.log(v)")
+def log_normal_log_variance_in_numpy(x, m, v):
+    log_v = torch.as_tensor(np.log(v.detach().cpu().numpy()), dtype=v.dtype, device=v.device)
+    return -0.5 * (LOG_2PI + log_v + (x - m) ** 2 / v).sum(-1)
+
+
+@bug("kl_normal", "detaching the prior's variance (pv.detach()): the value is right, the gradient with respect to pv "
+     "is wrong")
+def kl_prior_variance_detached(qm, qv, pm, pv):
+    pv = pv.detach()
+    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1).sum(-1)
+
+
+@bug("log_bernoulli_with_logits", "detaching the softplus(l) term of x l - softplus(l): right value, wrong gradient "
+     "with respect to the logits")
+def bernoulli_softplus_detached(x, logits):
+    return (x * logits - F.softplus(logits).detach()).sum(-1)
+
+
+@bug("log_mean_exp", "computing the log-mean-exp in numpy (scipy.special.logsumexp) and converting back: right "
+     "value, no gradient", fix="torch.logsumexp(x, dim) - log n keeps the graph")
+def lme_in_numpy(x, dim):
+    from scipy.special import logsumexp
+
+    out = logsumexp(x.detach().cpu().numpy(), axis=dim) - math.log(x.shape[dim])
+    return torch.as_tensor(out, dtype=x.dtype, device=x.device)
+
+
+@bug("log_normal_mixture", "taking the log-mean-exp over the components in numpy: right value, no gradient")
+def mixture_log_mean_exp_in_numpy(z, m, v):
+    return lme_in_numpy(log_normal(z.unsqueeze(-2), m, v), -1)
+
+
+@bug("negative_elbo_bound", "drawing z with Normal(m, sqrt(v)).sample() instead of .rsample(): the value is right, "
+     "but the encoder gets no gradient through the reconstruction term", fix="z = m + sqrt(v) * eps (.rsample())")
+def elbo_z_sampled_without_gradient(x, encoder, decoder):
+    m, v = encoder(x)
+    z = Normal(m, torch.sqrt(v)).sample()
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())
+
+
+@bug("negative_elbo_bound", "detaching z before decoding it: right value, but no gradient reaches the encoder through "
+     "the reconstruction term")
+def elbo_z_detached(x, encoder, decoder):
+    m, v = encoder(x)
+    z = sample_gaussian(m, v).detach()
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())
+
+
+@bug("negative_iwae_bound", "detaching the samples z: right value, but the encoder's gradient misses the path through "
+     "the samples")
+def iwae_z_detached(x, encoder, decoder, iw):
+    m, v = encoder(x)
+    z = sample_gaussian(m.expand(iw, *m.shape), v.expand(iw, *v.shape)).detach()
+    log_px_z = log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v)
+    return _iwae_from_log_w(log_w, log_px_z, m, v)
+
+
+@bug("negative_iwae_bound", "computing the log-mean-exp of the weights in numpy and converting back: right value, no "
+     "gradient through the bound")
+def iwae_log_mean_exp_in_numpy(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -lme_in_numpy(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
