@@ -92,7 +92,11 @@ def describe(kind, mask, x):
 def run_forward(layer, x, what, mask=None):
     """``layer(x)`` as (y, log_det); with ``mask``, also that y is not x on the transformed features (the
     checks' networks are never zero: an identity placeholder is not a coupling layer)."""
+    before = x.detach().clone()
     out = layer(x)
+    if not torch.equal(x.detach(), before):
+        raise AssertionError(f"AffineCoupling.forward(x) modified its input x in place: a layer must leave its input "
+                             f"unchanged (compute y on a copy). {what}")
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AssertionError(f"AffineCoupling.forward returned {type(out).__name__}, expected a tuple (y, log_det). "
                              f"{what}")
@@ -339,3 +343,20 @@ def test_AffineCoupling_gradients(impl, device, rng, kind):
         assert_gradients_close(backward_gradients(got, leaves, weights), oracle_gradients(want, leaves, weights),
                                what=f"AffineCoupling.{label}: the gradient of a random projection", inputs=inputs,
                                causes=COUPLING_CAUSES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_leaves_inputs_unchanged(impl, device, rng, kind):
+    """forward(x) and inverse(y) leave x and y (and the mask they were built with) as they were."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    kept = {"mask": mask.clone(), "x": x.clone()}
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        y_kept = y.clone()
+        layer.inverse(y)
+    for name, now, then in (("x (forward's input)", x, kept["x"]), ("y (inverse's input)", y, y_kept),
+                            ("the mask given to the constructor", mask, kept["mask"])):
+        if not torch.equal(now, then):
+            raise AssertionError(f"AffineCoupling changed {name} in place: observed {fmt(as_numpy(now))}, it was "
+                                 f"{fmt(as_numpy(then))}. {describe(kind, mask, kept['x'])}")

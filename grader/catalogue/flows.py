@@ -163,3 +163,13 @@ class coupling_s_detached(AffineCoupling):
 class coupling_t_detached(AffineCoupling):
     def scale_shift(self, x_pass):
         return self.scale_net(x_pass), self.shift_net(x_pass).detach()
+
+
+@bug("AffineCoupling", "transforming x in place (x.mul_(exp(s)).add_(t)): y is right, but the caller's x is changed")
+class coupling_transforms_input_in_place(AffineCoupling):
+    def forward(self, x):
+        mask, s, t = _mask_scale_shift(self, x)
+        if x.requires_grad:
+            return super().forward(x)
+        y = x.mul_(torch.where(mask.bool(), torch.ones_like(s), torch.exp(s))).add_((1 - mask) * t)
+        return y, self.log_det(s, mask)

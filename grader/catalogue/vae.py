@@ -442,3 +442,23 @@ def iwae_z_detached(x, encoder, decoder, iw):
 def iwae_log_mean_exp_in_numpy(x, encoder, decoder, iw):
     log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
     return -lme_in_numpy(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+# ---------------------------------------------------------------- side effects: inputs changed in place
+
+
+@bug("log_mean_exp", "shifting x by its maximum in place (x -= max): the value is right, but the caller's tensor is "
+     "changed", fix="c = x.max(dim, keepdim=True).values; work on x - c, a new tensor")
+def lme_shifts_input_in_place(x, dim):
+    c = x.detach().max(dim, keepdim=True).values
+    with torch.no_grad():
+        x.sub_(c)
+    return (torch.log(torch.exp(x).mean(dim, keepdim=True)) + c).squeeze(dim)
+
+
+@bug("log_normal", "centring x in place (x.sub_(m)): the value is right, but the caller's x is changed")
+def log_normal_centres_x_in_place(x, m, v):
+    with torch.no_grad():
+        x.sub_(m.expand_as(x)) if x.shape == torch.broadcast_shapes(x.shape, m.shape) else None
+    d = x if x.shape == torch.broadcast_shapes(x.shape, m.shape) else x - m
+    return -0.5 * (LOG_2PI + torch.log(v) + d**2 / v).sum(-1)
