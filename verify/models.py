@@ -36,10 +36,13 @@ def _weights(net, prefix: str, requires_grad: bool) -> dict:
 
 
 class MLPEncoder(torch.nn.Module):
-    """x (..., P) -> (m, v): one tanh hidden layer, v = softplus(h) + 0.05 (bounded away from 0)."""
+    """x (..., P) -> (m, v): one tanh hidden layer, v = softplus(h) + 0.05 (bounded away from 0), or with
+    ``log10_v=(lo, hi)`` v = 10^(mid + half tanh(4 h)), spread over [10^lo, 10^hi] (the contract's
+    variances reach the bounds: a clamped variance shows)."""
 
-    def __init__(self, x_dim, z_dim, hidden=16, seed=0, dtype=torch.float64, device="cpu", spread=1.0):
+    def __init__(self, x_dim, z_dim, hidden=16, seed=0, dtype=torch.float64, device="cpu", spread=1.0, log10_v=None):
         super().__init__()
+        self.log10_v = log10_v
         g = _generator(seed)
         self.z_dim = z_dim
         self.w1 = torch.randn(x_dim, hidden, generator=g, dtype=dtype).to(device) / math.sqrt(x_dim)
@@ -54,6 +57,9 @@ class MLPEncoder(torch.nn.Module):
     def forward(self, x):
         h = torch.tanh(x @ self.w1) @ self.w2 + self.b2
         m, s = h.chunk(2, dim=-1)
+        if self.log10_v is not None:
+            lo, hi = self.log10_v
+            return m, 10.0 ** ((lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(4 * s))
         return m, torch.nn.functional.softplus(s) + 0.05
 
 

@@ -4,21 +4,22 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 6))
+nd_shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)  # 1-D to 4-D, odd sizes too
 
 
 def reals(shape, lo=-10.0, hi=10.0):
     return hnp.arrays(np.float64, shape, elements=st.floats(lo, hi, allow_nan=False, allow_infinity=False))
 
 
-def variances(shape, lo=1e-3, hi=1e3):
-    """Log-uniform-ish positive variances in [lo, hi]."""
+def variances(shape, lo=1e-6, hi=1e6):
+    """Log-uniform-ish positive variances in [lo, hi] (default 1e-6 .. 1e6, the contract's range)."""
     return hnp.arrays(np.float64, shape, elements=st.floats(np.log10(lo), np.log10(hi))).map(lambda a: 10.0**a)
 
 
 @st.composite
 def gaussian_args(draw, n=2):
-    """(shape, [mean, variance] * n) with one shared shape."""
-    shape = draw(shapes)
+    """(shape, [mean, variance] * n) with one shared shape, 1-D to 4-D."""
+    shape = draw(nd_shapes)
     out = []
     for _ in range(n):
         out += [draw(reals(shape)), draw(variances(shape))]

@@ -360,3 +360,27 @@ def test_AffineCoupling_leaves_inputs_unchanged(impl, device, rng, kind):
         if not torch.equal(now, then):
             raise AssertionError(f"AffineCoupling changed {name} in place: observed {fmt(as_numpy(now))}, it was "
                                  f"{fmt(as_numpy(then))}. {describe(kind, mask, kept['x'])}")
+
+
+def test_AffineCoupling_scales_beyond_ten(impl, device, rng):
+    """A scale network whose s reaches beyond +-10 (exp(s) from 1e-7 to 1e7): forward, log_det and inverse are
+    still the contract's formulas (nothing clamps s)."""
+    mask = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64, device=device)
+    scale_net, shift_net = MLP(6, 8, 7, 12.0, torch.float64, device), MLP(6, 8, 8, 1.5, torch.float64, device)
+    x = torch.as_tensor(rng.normal(size=(9, 6)), dtype=torch.float64, device=device)
+    inputs = describe("vector", mask, x) + " The scale network is scaled so that |s| exceeds 10."
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        s = scale_net(mask * x)
+        assert float(s.abs().max()) > 10, "the check's own scale network must reach |s| > 10"
+        y, log_det = run_forward(layer, x, inputs)
+        want_y, want_ld = _oracle_forward(mask, scale_net, shift_net, x)
+        y_in = torch.as_tensor(rng.normal(size=(9, 6)), dtype=torch.float64, device=device)
+        back, want_back = layer.inverse(y_in), _oracle_inverse(mask, scale_net, shift_net, y_in)
+    shown = f" s ranges over [{float(s.min()):.3g}, {float(s.max()):.3g}]."
+    assert_close(y, as_numpy(want_y), what="AffineCoupling.forward(x)[0] with |s| > 10", inputs=inputs + shown,
+                 rtol=1e-10, atol=1e-10)
+    assert_close(log_det, as_numpy(want_ld), what="AffineCoupling.forward(x)[1] (log_det) with |s| > 10",
+                 inputs=inputs + shown, rtol=1e-10, atol=1e-10)
+    assert_close(back, as_numpy(want_back), what="AffineCoupling.inverse(y) with |s| > 10", inputs=inputs + shown,
+                 rtol=1e-10, atol=1e-10)

@@ -64,7 +64,7 @@ def test_log_normal_mixture_matches_closed_form(impl, device, z_shape, k, shared
     b, d = z_shape
     z = data.draw(reals((b, d)))
     m = data.draw(reals((1 if shared else b, k, d)))
-    v = data.draw(variances((1 if shared else b, k, d), 1e-2, 1e2))
+    v = data.draw(variances((1 if shared else b, k, d)))
     out = impl.log_normal_mixture(_t(z, device), _t(m, device), _t(v, device))
     check_tensor(out, name="log_normal_mixture", shape=(b,), dtype=torch.float64, device=device.type)
     assert_close(out, oracles.log_normal_mixture(z, m, v), what="log_normal_mixture vs log mean_k N(z; m_k, v_k)",
@@ -104,10 +104,10 @@ def test_log_normal_gradients(impl, device, rng, shape):
 @grades('log_normal_mixture')
 @pytest.mark.parametrize("shared", [False, True], ids=["per-example", "shared-components"])
 def test_log_normal_mixture_gradients(impl, device, rng, shared):
-    """d/dz, d/dm, d/dv vs autograd of the float64 oracle, z (5, 3), K = 4 components, v from 1e-3 to 1e3."""
+    """d/dz, d/dm, d/dv vs autograd of the float64 oracle, z (5, 3), K = 4 components, v from 1e-6 to 1e6."""
     z = rng.normal(size=(5, 3)) * 2
     m = rng.normal(size=(1 if shared else 5, 4, 3)) * 2
-    v = wide_variances(rng, m.shape, 1e-3, 1e3)
+    v = wide_variances(rng, m.shape)
     assert_gradients_match_oracle(impl.log_normal_mixture, oracles.torch_log_normal_mixture, dict(z=z, m=m, v=v),
                                   cotangent_rng=rng, device=device, what=f"log_normal_mixture(z (5, 3), m {m.shape}, v)",
                                   inputs=f"Inputs: z = {z.tolist()}, m = {m.tolist()}, v = {v.tolist()}",

@@ -182,11 +182,12 @@ def _matching(observed, options, what):
     return best
 
 
-@pytest.mark.parametrize("batch", [1, 5])
-def test_negative_elbo_bound_gradients(impl, device, rng, batch):
-    """d nelbo, d kl, d rec with respect to x (binary pixels; the bound is differentiable in x) and every weight of the checks' encoder and
-    decoder vs autograd of the float64 oracle on the very latents the submission decoded (replay)."""
-    enc = MLPEncoder(X_DIM, Z_DIM, seed=10, device=device)
+@pytest.mark.parametrize("batch, log10_v", [(1, None), (5, None), (7, (-6, 6))], ids=["1", "5", "7-wide-variances"])
+def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
+    """Values and d nelbo, d kl, d rec with respect to x (binary pixels; the bound is differentiable in x) and
+    every weight of the checks' encoder and decoder vs autograd of the float64 oracle on the very latents the
+    submission decoded (replay); with an encoder whose variances span 1e-6 to 1e6 (a clamped variance shows)."""
+    enc = MLPEncoder(X_DIM, Z_DIM, seed=10, device=device, log10_v=log10_v)
     base = MLPDecoder(Z_DIM, X_DIM, seed=11, device=device)
     dec = Recorder(base)
     x = torch.as_tensor((rng.uniform(size=(batch, X_DIM)) < 0.5).astype(float), device=device).requires_grad_(True)
@@ -194,7 +195,8 @@ def test_negative_elbo_bound_gradients(impl, device, rng, batch):
     out = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
     latents = _latents_by_example(dec, batch, "negative_elbo_bound")  # before any backward pass decodes more
     kl, recs = _oracle_terms(x, enc, base, latents)
-    what = f"negative_elbo_bound on a batch of {batch} (binary x, the checks' networks)"
+    wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
+    what = f"negative_elbo_bound on a batch of {batch} (binary x, the checks' networks{wide})"
     expected = {"nelbo": _matching(out[0], [kl + r for r in recs], f"{what}: nelbo vs the replayed kl + rec"),
                 "kl": _matching(out[1], [kl], f"{what}: kl vs the analytic batch-mean KL"),
                 "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}

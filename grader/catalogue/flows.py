@@ -173,3 +173,10 @@ class coupling_transforms_input_in_place(AffineCoupling):
             return super().forward(x)
         y = x.mul_(torch.where(mask.bool(), torch.ones_like(s), torch.exp(s))).add_((1 - mask) * t)
         return y, self.log_det(s, mask)
+
+
+@bug("AffineCoupling", "clamping s to [-10, 10]: the same for ordinary scales, wrong once the scale network's s leaves "
+     "that range (the contract's s is any real)")
+class coupling_s_clamped(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass).clamp(-10, 10), self.shift_net(x_pass)

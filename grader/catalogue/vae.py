@@ -462,3 +462,109 @@ def log_normal_centres_x_in_place(x, m, v):
         x.sub_(m.expand_as(x)) if x.shape == torch.broadcast_shapes(x.shape, m.shape) else None
     d = x if x.shape == torch.broadcast_shapes(x.shape, m.shape) else x - m
     return -0.5 * (LOG_2PI + torch.log(v) + d**2 / v).sum(-1)
+
+
+# ---------------------------------------------------------------- inputs beyond the usual range
+
+
+@bug("kl_normal", "summing over dim 1 instead of the last dim: the same on (B, D) inputs, wrong on 1-D, 3-D and 4-D ones",
+     fix="sum over the last dimension: .sum(-1)")
+def kl_sum_over_dim_1(qm, qv, pm, pv):
+    qm, qv, pm, pv = torch.broadcast_tensors(qm, qv, pm, pv)
+    terms = 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1)
+    return terms.sum(1) if terms.dim() > 1 else terms.sum(0)
+
+
+@bug("log_bernoulli_with_logits", "picking log sigmoid(l) where x is 1 and log sigmoid(-l) elsewhere: right for binary x "
+     "only, wrong for x in (0, 1)", fix="x log sigmoid(l) + (1 - x) log sigmoid(-l), a weighted sum for any x in [0, 1]")
+def bernoulli_binary_only(x, logits):
+    return torch.where(x > 0.5, F.logsigmoid(logits), F.logsigmoid(-logits)).sum(-1)
+
+
+@bug("log_normal", "taking the log of the exponentiated density, log(exp(...)): the exp underflows to 0 far in the "
+     "tails (50 standard deviations out) and the log gives -inf", fix="compute the log density directly")
+def log_normal_log_of_exp(x, m, v):
+    return torch.log(torch.exp(-0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v))).sum(-1)
+
+
+@bug("negative_elbo_bound", "clamping the encoder's variance to at least 1e-4: the same for ordinary variances, wrong "
+     "for small ones (the contract's v goes down to 1e-6)")
+def elbo_variance_clamped(x, encoder, decoder):
+    m, v = encoder(x)
+    v = v.clamp(min=1e-4)
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean())
+
+
+@bug("negative_iwae_bound", "clamping the encoder's variance to at least 1e-4: wrong for the contract's small variances")
+def iwae_variance_clamped(x, encoder, decoder, iw):
+    def clamped(t):
+        m, v = encoder(t)
+        return m, v.clamp(min=1e-4)
+
+    return _iwae_from_log_w(*_weights(x, clamped, decoder, iw))
+
+
+# ---------------------------------------------------------------- IWAE chunking (as impls/bounds.py chunks)
+
+
+def _chunked(x, encoder, decoder, iw, *, chunk_fn, combine="logaddexp", rec_last_only=False):
+    """The reference's chunked IWAE loop with one of its steps changed (``chunk_fn(iw, numel)``: the chunk size;
+    the others as named)."""
+    from impls.bounds import IWAE_CHUNK_ELEMENTS
+
+    m, v = encoder(x)
+    chunk = chunk_fn(iw, x.numel(), IWAE_CHUNK_ELEMENTS)
+    parts, rec_sum, rec_n = [], 0.0, 0
+    for start in range(0, iw, chunk):
+        k = chunk if chunk_fn.__name__ == "_full_last_chunk" else min(chunk, iw - start)
+        z = sample_gaussian(m.expand(k, *m.shape), v.expand(k, *v.shape))
+        log_px_z = log_bernoulli_with_logits(x, decoder(z))
+        parts.append(log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v))
+        rec_sum, rec_n = (0.0, 0) if rec_last_only else (rec_sum, rec_n)
+        rec_sum, rec_n = rec_sum + log_px_z.sum(0), rec_n + k
+    if combine == "mean":
+        iwae = torch.stack([log_mean_exp(p, 0) for p in parts]).mean(0)
+    else:
+        iwae = torch.logsumexp(torch.cat(parts), 0) - math.log(iw)
+    return -iwae.mean(), kl_normal(m, v, *_prior(m, v)).mean(), -(rec_sum / rec_n).mean()
+
+
+def _reference_chunk(iw, numel, elements):
+    return max(1, min(iw, elements // max(1, numel)))
+
+
+def _no_floor_chunk(iw, numel, elements):
+    return min(iw, elements // numel)
+
+
+def _full_last_chunk(iw, numel, elements):
+    return _reference_chunk(iw, numel, elements)
+
+
+@bug("negative_iwae_bound", "sizing the chunk as chunk_elements // x.numel() without a floor of 1: a batch larger than "
+     "a chunk gets chunks of 0 samples (range() with step 0 raises)", fix="chunk = max(1, min(iw, elements // numel))")
+def iwae_chunk_size_zero(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_no_floor_chunk)
+
+
+@bug("negative_iwae_bound", "drawing a full chunk in the last iteration too: more than iw samples when iw is not a "
+     "multiple of the chunk", fix="the last chunk draws min(chunk, iw - start) samples")
+def iwae_last_chunk_too_large(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_full_last_chunk)
+
+
+@bug("negative_iwae_bound", "taking rec from the last chunk's samples only", fix="accumulate log p(x|z) over every chunk")
+def iwae_rec_from_last_chunk(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_reference_chunk, rec_last_only=True)
+
+
+@bug("negative_iwae_bound", "averaging the chunks' bounds instead of combining their log-sum-exps: the log-mean-exp "
+     "of all iw weights is not the mean of the chunks' log-mean-exps", fix="logaddexp the chunks' logsumexp, then -log iw")
+def iwae_chunk_bounds_averaged(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_reference_chunk, combine="mean")
+
+
+@bug("negative_iwae_bound", "summing the analytic KL over the batch instead of averaging it (invisible on one example)")
+def iwae_kl_summed_over_batch(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -log_mean_exp(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).sum(), -log_px_z.mean()
