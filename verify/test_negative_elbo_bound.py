@@ -204,3 +204,17 @@ def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
     for index, (label, exp) in enumerate(expected.items()):
         assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
                                what=f"{what}: the gradient of {label}", inputs=inputs, causes=GRADIENT_CAUSES)
+
+
+def test_negative_elbo_bound_fresh_samples_each_call(impl, device, rng):
+    """Two consecutive calls on the same batch decode different latents: each call draws fresh noise (a
+    module-level cache of the noise, or torch.manual_seed inside, repeats it)."""
+    x, enc, dec = _setup(device, rng, 6)
+    impl.negative_elbo_bound(x, enc, dec)
+    first = _latents_by_example(dec, 6, "negative_elbo_bound")
+    dec.inputs.clear()
+    impl.negative_elbo_bound(x, enc, dec)
+    second = _latents_by_example(dec, 6, "negative_elbo_bound")
+    if first.shape == second.shape and np.array_equal(first, second):
+        raise AssertionError("negative_elbo_bound: two consecutive calls on the same batch decoded the same latents "
+                             f"{fmt(first)}: each call must draw fresh samples z ~ q(z|x)")

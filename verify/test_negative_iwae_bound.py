@@ -475,3 +475,16 @@ def test_negative_iwae_bound_chunked_batch_by_replay(impl, device, rng, b, iw):
         raise AssertionError(f"{what}: rec = {float(rec):.10g} is not -mean log p(x|z) over all iw samples of every "
                              f"example ({', '.join(f'{o:.10g}' for o in rec_options)}): with chunks, rec must "
                              "accumulate over every chunk, not come from the last one")
+
+
+def test_negative_iwae_bound_fresh_samples_each_call(impl, device, rng):
+    """Two consecutive calls on the same example decode different latents (no cached noise, no reseeding)."""
+    x, enc, dec = _single_example(device, rng)
+    impl.negative_iwae_bound(x, enc, dec, 5)
+    first = as_numpy(dec.latents(Z_DIM))
+    dec.inputs.clear()
+    impl.negative_iwae_bound(x, enc, dec, 5)
+    second = as_numpy(dec.latents(Z_DIM))
+    if first.shape == second.shape and np.array_equal(first, second):
+        raise AssertionError("negative_iwae_bound(iw=5): two consecutive calls on the same example decoded the same "
+                             f"latents {fmt(first)}: each call must draw fresh samples z ~ q(z|x)")

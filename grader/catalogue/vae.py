@@ -568,3 +568,41 @@ def iwae_chunk_bounds_averaged(x, encoder, decoder, iw):
 def iwae_kl_summed_over_batch(x, encoder, decoder, iw):
     log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
     return -log_mean_exp(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).sum(), -log_px_z.mean()
+
+
+# ---------------------------------------------------------------- noise: power and state
+
+_NOISE_CACHE: dict = {}
+
+
+@bug("sample_gaussian", "caching the noise in a module-level dict by shape: every call with the same shape reuses it")
+def sample_noise_cached(m, v):
+    key = (tuple(torch.broadcast_shapes(m.shape, v.shape)), m.dtype, str(m.device))
+    if key not in _NOISE_CACHE:
+        _NOISE_CACHE[key] = torch.randn(key[0], dtype=m.dtype, device=m.device)
+    return m + torch.sqrt(v) * _NOISE_CACHE[key]
+
+
+@bug("sample_gaussian", "calling torch.manual_seed(0) inside the function: every call draws the same noise and the "
+     "caller's RNG stream is reset", fix="never reseed; draw from the global RNG (or a generator of your own)")
+def sample_reseeds_rng(m, v):
+    torch.manual_seed(0)
+    return m + torch.sqrt(v) * torch.randn_like(m)
+
+
+@bug("sample_gaussian", "truncating the noise at 3 standard deviations (trunc_normal_): no draw beyond +-3")
+def sample_truncated_noise(m, v):
+    eps = torch.nn.init.trunc_normal_(torch.empty_like(m), a=-3.0, b=3.0)
+    return m + torch.sqrt(v) * eps
+
+
+@bug("sample_gaussian", "a variance 1% too large (sqrt(1.01 v)): close, but not N(m, v)")
+def sample_variance_one_percent_high(m, v):
+    return m + torch.sqrt(1.01 * v) * torch.randn_like(m)
+
+
+@bug("negative_elbo_bound", "reusing the noise of the first call (a module-level cache): every call decodes the same z")
+def elbo_noise_cached(x, encoder, decoder):
+    m, v = encoder(x)
+    z = m + torch.sqrt(v) * sample_noise_cached(torch.zeros_like(m), torch.ones_like(v))
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())
