@@ -87,13 +87,19 @@ NO_GRAPH = ("Usual causes: a term computed in numpy, with math.*, .item() or .de
             "tensor (the value survives, the gradient does not), or a tensor rebuilt with torch.tensor(...).")
 
 
+# variances over the contract's whole range, and over one decade around 1 (where a gradient term of ordinary
+# size is not lost in the tolerance of another entry's huge one)
+VARIANCE_RANGES = {"v-1e-6..1e6": (1e-6, 1e6), "v-0.3..3": (0.3, 3.0)}
+
+
 @grades('log_normal')
+@pytest.mark.parametrize("v_range", VARIANCE_RANGES.values(), ids=VARIANCE_RANGES)
 @pytest.mark.parametrize("shape", SHAPES_1D_TO_4D.values(), ids=SHAPES_1D_TO_4D)
-def test_log_normal_gradients(impl, device, rng, shape):
-    """d/dx, d/dm, d/dv of a random projection vs autograd of the float64 oracle; v from 1e-6 to 1e6, a
-    point 50 standard deviations out in each row."""
+def test_log_normal_gradients(impl, device, rng, shape, v_range):
+    """d/dx, d/dm, d/dv of a random projection vs autograd of the float64 oracle; v from 1e-6 to 1e6 (and
+    from 0.3 to 3), a point 50 standard deviations out in each row."""
     m = rng.uniform(-5, 5, size=shape)
-    v = wide_variances(rng, shape)
+    v = wide_variances(rng, shape, *v_range)
     x = points_around(rng, m, v)
     assert_gradients_match_oracle(impl.log_normal, oracles.torch_log_normal, dict(x=x, m=m, v=v), cotangent_rng=rng,
                                   device=device, what=f"log_normal(x, m, v) on inputs of shape {shape}",
@@ -102,12 +108,14 @@ def test_log_normal_gradients(impl, device, rng, shape):
 
 
 @grades('log_normal_mixture')
+@pytest.mark.parametrize("v_range", VARIANCE_RANGES.values(), ids=VARIANCE_RANGES)
 @pytest.mark.parametrize("shared", [False, True], ids=["per-example", "shared-components"])
-def test_log_normal_mixture_gradients(impl, device, rng, shared):
-    """d/dz, d/dm, d/dv vs autograd of the float64 oracle, z (5, 3), K = 4 components, v from 1e-6 to 1e6."""
+def test_log_normal_mixture_gradients(impl, device, rng, shared, v_range):
+    """d/dz, d/dm, d/dv vs autograd of the float64 oracle, z (5, 3), K = 4 components, v from 1e-6 to 1e6
+    (and from 0.3 to 3)."""
     z = rng.normal(size=(5, 3)) * 2
     m = rng.normal(size=(1 if shared else 5, 4, 3)) * 2
-    v = wide_variances(rng, m.shape)
+    v = wide_variances(rng, m.shape, *v_range)
     assert_gradients_match_oracle(impl.log_normal_mixture, oracles.torch_log_normal_mixture, dict(z=z, m=m, v=v),
                                   cotangent_rng=rng, device=device, what=f"log_normal_mixture(z (5, 3), m {m.shape}, v)",
                                   inputs=f"Inputs: z = {z.tolist()}, m = {m.tolist()}, v = {v.tolist()}",

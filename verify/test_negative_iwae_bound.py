@@ -488,3 +488,45 @@ def test_negative_iwae_bound_fresh_samples_each_call(impl, device, rng):
     if first.shape == second.shape and np.array_equal(first, second):
         raise AssertionError("negative_iwae_bound(iw=5): two consecutive calls on the same example decoded the same "
                              f"latents {fmt(first)}: each call must draw fresh samples z ~ q(z|x)")
+
+
+def _torch_batch_bound(x, enc, decoder, latents):
+    """Float64 torch oracle of (niwae, rec) on replayed latents (iw, B, D), eps = (z - m)/sqrt(v) held fixed."""
+    m, v = enc(x)
+    eps = ((torch.as_tensor(latents, device=x.device) - m) / v.sqrt()).detach()
+    z = m + v.sqrt() * eps
+    log_px_z = oracles.torch_log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z + oracles.torch_log_standard_normal(z) - oracles.torch_log_normal(z, m, v)
+    return -oracles.torch_log_mean_exp(log_w, 0).mean(), -log_px_z.mean()
+
+
+def test_negative_iwae_bound_chunked_gradients(impl, device, rng):
+    """The gradients of niwae and rec when the bound is drawn in chunks (1050 examples of 1000 pixels, iw = 5:
+    the reference's chunks hold 3 samples, then 2) with respect to x and every weight of the checks' networks,
+    vs autograd of the float64 oracle on the decoded latents: each chunk's samples must keep their gradient."""
+    b, iw = CHUNK_BATCH, CHUNK_IW
+    enc = MLPEncoder(CHUNK_PIXELS, Z_DIM, seed=24, device=device)
+    base = MLPDecoder(Z_DIM, CHUNK_PIXELS, seed=25, device=device)
+    dec = Recorder(base)
+    x = torch.as_tensor((rng.uniform(size=(b, CHUNK_PIXELS)) < 0.5).astype(float), device=device).requires_grad_(True)
+    wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
+    rows = as_numpy(dec.latents(Z_DIM))  # before any backward pass decodes more
+    what = f"negative_iwae_bound(iw={iw}) on a batch of {b} examples of {CHUNK_PIXELS} pixels (drawn in chunks)"
+    found = None
+    with torch.no_grad():
+        for z in _batch_layouts(rows, b, iw) if len(rows) >= b * iw else []:
+            if within(out[0], float(_torch_batch_bound(x, enc, base, z)[0])):
+                found = z
+                break
+    if found is None:
+        raise AssertionError(f"{what}: niwae = {float(out[0].detach()):.10g} is not the bound of the {len(rows)} "
+                             "decoded latents (test_negative_iwae_bound_chunked_batch_by_replay says more)")
+    niwae, rec = _torch_batch_bound(x, enc, base, found)
+    inputs = f"Inputs: x of shape {tuple(x.shape)} (binary), iw = {iw}; the replayed latents {fmt(found)}."
+    for index, label, expected in ((0, "niwae", niwae), (2, "rec", rec)):
+        if index == 2 and not within(out[2], float(rec.detach())):
+            continue  # rec from fresh samples: its value is judged by the replay check
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(expected, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=inputs,
+                               causes=IWAE_GRADIENT_CAUSES + " With chunks: a running sum detached between chunks.")
