@@ -501,18 +501,19 @@ def _torch_batch_bound(x, enc, decoder, latents):
 
 
 def test_negative_iwae_bound_chunked_gradients(impl, device, rng):
-    """The gradients of niwae and rec when the bound is drawn in chunks (1050 examples of 1000 pixels, iw = 5:
+    """The gradients of niwae and rec when the bound is drawn in chunks (4 examples of 300,000 pixels, iw = 5:
     the reference's chunks hold 3 samples, then 2) with respect to x and every weight of the checks' networks,
-    vs autograd of the float64 oracle on the decoded latents: each chunk's samples must keep their gradient."""
-    b, iw = CHUNK_BATCH, CHUNK_IW
-    enc = MLPEncoder(CHUNK_PIXELS, Z_DIM, seed=24, device=device)
-    base = MLPDecoder(Z_DIM, CHUNK_PIXELS, seed=25, device=device)
+    vs autograd of the float64 oracle on the decoded latents: each chunk's samples must keep their gradient.
+    (Few examples: a per-example loop's network calls are all kept for its backward pass, sandboxed too.)"""
+    b, iw, pixels = 4, CHUNK_IW, 300_000
+    enc = MLPEncoder(pixels, Z_DIM, seed=24, device=device)
+    base = MLPDecoder(Z_DIM, pixels, seed=25, device=device)
     dec = Recorder(base)
-    x = torch.as_tensor((rng.uniform(size=(b, CHUNK_PIXELS)) < 0.5).astype(float), device=device).requires_grad_(True)
+    x = torch.as_tensor((rng.uniform(size=(b, pixels)) < 0.5).astype(float), device=device).requires_grad_(True)
     wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
     out = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
     rows = as_numpy(dec.latents(Z_DIM))  # before any backward pass decodes more
-    what = f"negative_iwae_bound(iw={iw}) on a batch of {b} examples of {CHUNK_PIXELS} pixels (drawn in chunks)"
+    what = f"negative_iwae_bound(iw={iw}) on a batch of {b} examples of {pixels} pixels (drawn in chunks)"
     found = None
     with torch.no_grad():
         for z in _batch_layouts(rows, b, iw) if len(rows) >= b * iw else []:
