@@ -238,6 +238,39 @@ class Channel:
             for g, o in zip(grads, outs):
                 if g is not None and (not isinstance(g, torch.Tensor) or g.shape != o.shape):
                     raise ValueError("gradient of the wrong shape")
-            self._send({"op": "ok", "payload": wire.vector_jacobian(ins, outs, grads)})
+            reply = {"op": "ok", "payload": wire.vector_jacobian(ins, outs, grads)}
+            _accumulate_parameter_gradients(ins, outs, grads)
+            self._send(reply)
         except Exception as exc:
             self._send({"op": "raised", "payload": f"{type(exc).__name__}: {exc}"})
+
+
+def _graph_leaves(outs, exclude) -> list:
+    """The leaf tensors that require grad in the graph of ``outs`` (a network's parameters), but ``exclude``."""
+    skip, seen, leaves = {id(t) for t in exclude}, set(), []
+    stack = [o.grad_fn for o in outs if o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # an AccumulateGrad node
+        if isinstance(leaf, torch.Tensor) and id(leaf) not in skip:
+            leaves.append(leaf)
+        stack.extend(n for n, _ in node.next_functions)
+    return leaves
+
+
+def _accumulate_parameter_gradients(ins, outs, grads):
+    """Add the worker's backward pass through a callback to the ``.grad`` of the network's own
+    parameters, as ``backward()`` does in process: the checks read the gradients of the networks
+    they plug in (the bounds' encoder and decoder, the coupling's nets) whatever side ran the code."""
+    pairs = [(o, g) for o, g in zip(outs, grads or []) if isinstance(g, torch.Tensor) and o.requires_grad]
+    params = _graph_leaves([o for o, _ in pairs], ins)
+    if not pairs or not params:
+        return
+    got = torch.autograd.grad([o for o, _ in pairs], params, [g.to(o.dtype) for o, g in pairs],
+                              retain_graph=True, allow_unused=True)
+    for p, g in zip(params, got):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g

@@ -146,13 +146,15 @@ class Worker:
             fn = getattr(obj, header["method"])
         else:
             raise ValueError(f"unknown request {op!r}")
+        ins, _ = self.wire.flatten((args, kwargs))
+        before = [t.detach().clone() for t in ins]
         with torch.set_grad_enabled(bool(value.get("grad"))):
             out = fn(*args, **kwargs)
+        _require_unchanged(ins, before)
         reply = {"op": "ok", "payload": {"value": out, "rng": torch.get_rng_state()}}
         if op == "new":
             reply["payload"]["value"] = self.wire.Ref("obj", self._keep(out), {"type": type(out).__name__})
             return reply
-        ins, _ = self.wire.flatten((args, kwargs))
         outs, _ = self.wire.flatten(out)
         if any(t.requires_grad for t in outs) and any(t.requires_grad for t in ins):
             cid = self.next_id
@@ -173,6 +175,23 @@ class Worker:
         if cid not in self.calls:
             raise LookupError("the call to differentiate is no longer retained in the worker")
         return {"op": "ok", "payload": {"value": self.wire.vector_jacobian(*self.calls[cid], grads)}}
+
+
+class InputModified(Exception):
+    """A contract function changed a tensor it was given (the trusted side holds its own copy, so only
+    the worker can see it)."""
+
+
+def _require_unchanged(ins, before):
+    """Compare what a call received before and after it ran (NaN where NaN was counts as unchanged)."""
+    for i, (a, b) in enumerate(zip(ins, before), 1):
+        a = a.detach()
+        same = a.shape == b.shape and (bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point()
+                                       else bool((a == b).all()))
+        if not same:
+            raise InputModified(f"it modified its input tensor {i} (shape {tuple(b.shape)}) in place: a contract "
+                                "function must leave its inputs unchanged (compute on a copy: x = x - c, not x -= c "
+                                "or x.sub_(c))")
 
 
 def _message(exc) -> str:

@@ -30,7 +30,7 @@ from verify.stats import (
 
 CALIBRATION_SEEDS = 200
 DOCS = REPO / "docs" / "statistics.md"
-HELPER = re.compile(r"\b(assert_\w+_by_(?:dkwm|hoeffding))\s*\(")
+HELPER = re.compile(r"\b(assert_\w+_by_(?:dkwm|hoeffding|chi2|binomial))\s*\(")
 RAW_BOUNDS = re.compile(r"\b(hoeffding_radius|dkw_radius|dkw_sample_size|ks_distance)\s*\(")
 
 

@@ -27,7 +27,7 @@ def _assert_all_pass(run, what, at_least):
 NOT_GMVAE = "not gmvae and not ssvae"  # the single-file variants implement the VAE's names only
 
 
-@pytest.mark.parametrize("variant", ["torch_distributions.py", "float64_internals.py"])
+@pytest.mark.parametrize("variant", ["torch_distributions.py", "float64_internals.py", "loops_float32.py"])
 def test_correct_vae_variant_passes(variant):
     _assert_all_pass(run_suite(VARIANTS / variant, "-k", f"{NOT_FLOWS} and {NOT_GMVAE}"), variant, 50)
 
@@ -49,3 +49,10 @@ def test_correct_flow_variant_passes(target, variant, tmp_path):
     expr = f'__import__("tests.variants.flows", fromlist=["{variant}"]).{variant}'
     sub = write_submission(tmp_path, {target: expr}, f"Correct variant {variant} of {target}")
     _assert_all_pass(run_suite(sub, "-k", target), variant, 5)
+
+
+@pytest.mark.parametrize("variant", ["loops_float32.py", "torch_distributions.py"])
+def test_correct_vae_variant_passes_sandboxed(variant):
+    """Sandboxed too: a private generator (the finite-difference cross-check cannot replay it), a validated
+    Bernoulli (it refuses the cross-check's perturbed x) and per-example loops through the sandbox's callbacks."""
+    _assert_all_pass(run_suite(VARIANTS / variant, "-k", NOT_FLOWS, in_process=False), variant, 50)

@@ -119,3 +119,73 @@ def assert_total_mass_one(mass: float, *, what: str, how: str, inputs: str = "",
     __tracebackhide__ = True
     if not converged or not abs(mass - 1.0) <= tol:
         raise AssertionError(f"{what} integrates to {mass:.10g} {how}, expected 1 within {tol:g}.{hint} {inputs}")
+
+
+# ------------------------------------------------------------------------------------ gradients
+def backward_gradients(output, wrt: dict, cotangent) -> dict:
+    """d(sum cotangent * output)/d each tensor of ``wrt`` (name -> leaf tensor), by ``backward()``: the
+    gradients are read from ``.grad`` (None where none reached the leaf), so that they are the same in
+    process and through the sandbox (where the checks' networks' parameters get theirs by callback).
+    An output with no graph at all gives None for every leaf."""
+    for t in wrt.values():
+        t.grad = None
+    if not isinstance(output, torch.Tensor) or not output.requires_grad:
+        return {name: None for name in wrt}
+    weight = torch.as_tensor(cotangent, dtype=output.dtype, device=output.device)
+    (output * weight).sum().backward(retain_graph=True)
+    got = {name: None if t.grad is None else t.grad.detach().clone() for name, t in wrt.items()}
+    for t in wrt.values():
+        t.grad = None
+    return got
+
+
+def oracle_gradients(expected, wrt: dict, cotangent) -> dict:
+    """d(sum cotangent * expected)/d each tensor of ``wrt`` by autograd of a float64 oracle (zeros
+    where it does not depend on a leaf)."""
+    leaves = list(wrt.values())
+    weight = torch.as_tensor(cotangent, dtype=expected.dtype, device=expected.device)
+    grads = torch.autograd.grad((expected * weight).sum(), leaves, retain_graph=True, allow_unused=True)
+    return {name: torch.zeros_like(t) if g is None else g for (name, t), g in zip(wrt.items(), grads)}
+
+
+def assert_gradients_close(observed: dict, expected: dict, *, what: str, inputs: str = "", causes: str = "",
+                           rtol: float = 1e-8, ops: int = DEFAULT_OPS):
+    """Each gradient of ``observed`` (the submission's, name -> tensor or None) equals ``expected``
+    (autograd of the float64 oracle) within the numerical policy of values (:func:`assert_close`, atol on
+    the scale of the largest expected entry). A check calls it once the value is known to be right, so
+    a missing or zero gradient fails as "right value, no gradient" and any other difference as "right
+    value, wrong gradient"; ``causes`` (a sentence) names the usual reasons (a detached tensor, ...)."""
+    __tracebackhide__ = True
+    for name, exp_t in expected.items():
+        exp = as_numpy(exp_t)
+        g = observed.get(name)
+        missing = g is None or (isinstance(g, torch.Tensor) and not bool(torch.any(g != 0)))
+        if missing and np.any(exp != 0):
+            raise AssertionError(
+                f"{what}: right value, no gradient with respect to {name}: the gradient is "
+                f"{'missing (nothing reached it)' if g is None else 'zero'}, where autograd of the float64 oracle "
+                f"gives {fmt(exp)}. {causes} {inputs}".rstrip())
+        if g is None:
+            g = torch.zeros(exp.shape, dtype=torch.float64)
+        scale = float(np.max(np.abs(exp), initial=0.0)) if np.all(np.isfinite(exp)) else 1.0
+        scale = scale if scale > 0 else 1.0
+        assert_close(g, exp, what=f"{what}: right value, wrong gradient with respect to {name}",
+                     inputs=f"{causes} {inputs}".strip(), rtol=rtol, atol=1e-10 * scale, ops=ops, scale=scale)
+
+
+def assert_gradients_match_oracle(fn, oracle, args: dict, *, cotangent_rng, what: str, inputs: str = "",
+                                  causes: str = "", extra: tuple = (), value_rtol: float = 1e-10, device="cpu"):
+    """``fn(*args, *extra)`` (the submission) against ``oracle`` (a float64 torch oracle) on the float64
+    tensors ``args`` (name -> array or tensor, each a leaf that requires grad): first the value (within
+    the policy of :func:`assert_close`), then the gradient of a random projection of the output (its
+    weights from ``cotangent_rng``) with respect to every argument (:func:`assert_gradients_close`)."""
+    __tracebackhide__ = True
+    leaves = {name: torch.as_tensor(a, dtype=torch.float64, device=device).detach().clone().requires_grad_(True)
+              for name, a in args.items()}
+    out = fn(*leaves.values(), *extra)
+    expected = oracle(*leaves.values(), *extra)
+    check_tensor(out, name=what, shape=tuple(expected.shape), dtype=torch.float64)
+    assert_close(out, as_numpy(expected), what=what, inputs=inputs, rtol=value_rtol, atol=value_rtol)
+    weights = cotangent_rng.normal(size=tuple(expected.shape))
+    assert_gradients_close(backward_gradients(out, leaves, weights), oracle_gradients(expected, leaves, weights),
+                           what=what, inputs=inputs, causes=causes)

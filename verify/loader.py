@@ -110,6 +110,32 @@ def _describe(value) -> str:
     return repr(value)
 
 
+def _tensor_leaves(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensor_leaves(v)]
+    return []
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shapes and values, NaN where NaN was."""
+    a = a.detach()
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() else \
+        a.shape == b.shape and torch.equal(a, b)
+
+
+def _require_unchanged(name, before, after):
+    """A contract function leaves its inputs as they were (the sandbox's worker makes the same comparison)."""
+    for i, (b, a) in enumerate(zip(before, after), 1):
+        if not _same(a, b):
+            raise SubmissionError(f"{name} modified its input tensor {i} (shape {tuple(b.shape)}) in place: a contract "
+                                  "function must leave its inputs unchanged (compute on a copy: x = x - c, not x -= c "
+                                  "or x.sub_(c))")
+
+
 def _reporting(name, fn, impl):
     @functools.wraps(fn)
     def call(*args, **kwargs):
@@ -118,7 +144,9 @@ def _reporting(name, fn, impl):
         record = calls is not None and len(calls) < MAX_RECORDED_CALLS
         state = torch.random.get_rng_state() if record else None
         try:
+            before = [t.detach().clone() for t in _tensor_leaves((args, kwargs))]
             out = fn(*args, **kwargs)
+            _require_unchanged(name, before, _tensor_leaves((args, kwargs)))
             if record:
                 calls.append(RecordedCall(name, _snapshot(args), dict(kwargs), state, _snapshot(out)))
             return out

@@ -29,20 +29,37 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-class MLPEncoder(torch.nn.Module):
-    """x (..., P) -> (m, v): one tanh hidden layer, v = softplus(h) + 0.05 (bounded away from 0)."""
+def _weights(net, prefix: str, requires_grad: bool) -> dict:
+    for name in ("w1", "w2", "b2"):
+        getattr(net, name).requires_grad_(requires_grad)
+    return {f"{prefix}.{name}": getattr(net, name) for name in ("w1", "w2", "b2")}
 
-    def __init__(self, x_dim, z_dim, hidden=16, seed=0, dtype=torch.float64, device="cpu", spread=1.0):
+
+class MLPEncoder(torch.nn.Module):
+    """x (..., P) -> (m, v): one tanh hidden layer, v = softplus(h) + 0.05 (bounded away from 0), or with
+    ``log10_v=(lo, hi)`` v = 10^(mid + half tanh(4 h)), spread over [10^lo, 10^hi] (the contract's
+    variances reach the bounds: a clamped variance shows)."""
+
+    def __init__(self, x_dim, z_dim, hidden=16, seed=0, dtype=torch.float64, device="cpu", spread=1.0, log10_v=None):
         super().__init__()
+        self.log10_v = log10_v
         g = _generator(seed)
         self.z_dim = z_dim
         self.w1 = torch.randn(x_dim, hidden, generator=g, dtype=dtype).to(device) / math.sqrt(x_dim)
         self.w2 = spread * torch.randn(hidden, 2 * z_dim, generator=g, dtype=dtype).to(device) / math.sqrt(hidden)
         self.b2 = torch.randn(2 * z_dim, generator=g, dtype=dtype).to(device) * 0.3
 
+    def weights(self, prefix: str, requires_grad: bool = True) -> dict:
+        """The network's tensors by name (``prefix.w1``, ...), made leaves that require grad: the
+        gradient checks read each one's ``.grad`` after the submission's backward pass."""
+        return _weights(self, prefix, requires_grad)
+
     def forward(self, x):
         h = torch.tanh(x @ self.w1) @ self.w2 + self.b2
         m, s = h.chunk(2, dim=-1)
+        if self.log10_v is not None:
+            lo, hi = self.log10_v
+            return m, 10.0 ** ((lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(4 * s))
         return m, torch.nn.functional.softplus(s) + 0.05
 
 
@@ -55,6 +72,8 @@ class MLPDecoder(torch.nn.Module):
         self.w1 = torch.randn(z_dim, hidden, generator=g, dtype=dtype).to(device)
         self.w2 = 2 * torch.randn(hidden, x_dim, generator=g, dtype=dtype).to(device) / math.sqrt(hidden)
         self.b2 = torch.randn(x_dim, generator=g, dtype=dtype).to(device)
+
+    weights = MLPEncoder.weights
 
     def forward(self, z):
         return torch.tanh(z @ self.w1) @ self.w2 + self.b2

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.special import logsumexp
 
 from derivations import bernoulli, categorical, gaussian
@@ -56,24 +57,47 @@ def kl_categorical_uniform(logits):
     return np.sum(categorical.KL_UNIFORM.oracle(q, q.shape[-1]), axis=-1)
 
 
-# --------------------------------------------------------------------- torch, float64, for autograd
-# The same closed forms as above, in torch so that a check can differentiate them (the gradient
-# oracles of the GMVAE's and SSVAE's checks); tests/test_oracles.py holds them equal to the numpy ones.
+# ------------------------------------------------------------------ float64 torch oracles (gradients)
+# The same closed forms as above, written in torch so that autograd differentiates them: a
+# submission's gradient is compared with the gradient of these, in float64, on the same inputs (and,
+# for the stochastic bounds, the same replayed noise). tests/test_gradient_oracles.py checks that their
+# values equal the numpy oracles'.
+LOG_2PI = math.log(2 * math.pi)
+
+
 def torch_log_normal(x, m, v):
-    """log N(x; m, diag v) summed over the last dim: -1/2 sum (log 2 pi + log v + (x - m)^2 / v)."""
-    return -0.5 * (math.log(2 * math.pi) + torch.log(v) + (x - m) ** 2 / v).sum(-1)
+    """log N(x; m, diag v) = -1/2 sum_d [log 2 pi + log v_d + (x_d - m_d)^2 / v_d] (last dim)."""
+    return -0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v).sum(-1)
 
 
-def torch_log_normal_mixture(z, m, v):
-    """log (1/K) sum_k N(z; m_k, v_k), z (B, D), m and v (1, K, D): logsumexp_k - log K."""
-    return torch.logsumexp(torch_log_normal(z.unsqueeze(-2), m, v), dim=-1) - math.log(m.shape[-2])
+def torch_log_standard_normal(z):
+    """log N(z; 0, I) = -1/2 sum_d [log 2 pi + z_d^2] (last dim)."""
+    return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+
+def torch_kl_normal(qm, qv, pm, pv):
+    """KL(N(qm, qv) || N(pm, pv)) = 1/2 sum_d [log pv - log qv + (qv + (qm - pm)^2) / pv - 1] (last dim)."""
+    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1).sum(-1)
 
 
 def torch_log_bernoulli_with_logits(x, logits):
-    """sum_d -(x softplus(-l) + (1 - x) softplus(l)), softplus(t) = logaddexp(0, t) (exact for large t,
-    unlike torch's softplus, which returns t above its threshold 20)."""
-    zero = torch.zeros((), dtype=logits.dtype, device=logits.device)
-    return -(x * torch.logaddexp(zero, -logits) + (1 - x) * torch.logaddexp(zero, logits)).sum(-1)
+    """sum_d x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d) (last dim; any x in [0, 1])."""
+    return (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(-1)
+
+
+def torch_log_mean_exp(x, dim):
+    """log (1/n) sum_i exp(x_i) along ``dim`` = max + log mean exp(x - max)."""
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])
+
+
+def torch_log_normal_mixture(z, m, v):
+    """log (1/K) sum_k N(z; m_k, diag v_k) for z (B, D), m, v (B or 1, K, D)."""
+    return torch_log_mean_exp(torch_log_normal(z.unsqueeze(-2), m, v), -1)
+
+
+def torch_affine_flow_log_prob(x, scale, shift):
+    """log N((x - b) / a; 0, 1) - log|a|, elementwise."""
+    return -0.5 * (LOG_2PI + ((x - shift) / scale) ** 2) - torch.log(torch.abs(scale))
 
 
 def torch_kl_standard_normal(m, v):

@@ -429,3 +429,88 @@ def assert_two_sample_means_ordered_by_hoeffding(lower: float, upper: float, *, 
             f"Hoeffding radius {shown}. {_detects(f'a first true mean {power:.4f} above the second', n)} "
             f"{details}".rstrip()
         )
+
+
+# ------------------------------------------------------------- exact tests of N(0, 1) noise: variance, tails
+# Two exact (not asymptotic) tests that DKW needs tens of millions of draws to match: for n iid N(0, 1) draws
+# the sum of squares is chi-square(n) and the number beyond a threshold c is Binomial(n, 2 Phi(-c)), so their
+# two-sided quantiles at false_fail_rate / 2 each give the stated false-failure rate exactly (the binomial's
+# at most it, being discrete).
+def min_variance_factors_of_standard_normal_detectable_by_chi2(n: int, *, false_fail_rate: float,
+                                                               false_pass_rate: float) -> tuple[float, float]:
+    """(f_low, f_high): iid N(0, f) draws with f <= f_low or f >= f_high fail
+    :func:`assert_true_variance_equal_by_chi2` with probability >= 1 - false_pass_rate."""
+    lo, hi = _st.chi2.ppf(false_fail_rate / 2, n), _st.chi2.isf(false_fail_rate / 2, n)
+    return float(lo / _st.chi2.isf(false_pass_rate, n)), float(hi / _st.chi2.ppf(false_pass_rate, n))
+
+
+def _variance_power(n: int, false_fail_rate: float) -> float:
+    """The variance error, in percent, detected either way at ``FALSE_PASS_RATE``."""
+    f_lo, f_hi = min_variance_factors_of_standard_normal_detectable_by_chi2(
+        n, false_fail_rate=false_fail_rate, false_pass_rate=FALSE_PASS_RATE)
+    return 100 * max(f_hi - 1, 1 - f_lo)
+
+
+def assert_true_variance_equal_by_chi2(samples, *, false_fail_rate: float, what: str) -> None:
+    """Fail unless the sum of squares of ``samples`` (flattened; claimed iid N(0, 1)) lies between the
+    chi-square(n) quantiles at ``false_fail_rate`` / 2 and 1 - ``false_fail_rate`` / 2. False-failure rate:
+    exactly ``false_fail_rate`` for iid N(0, 1) draws. Power: a variance off by
+    :func:`min_variance_factors_of_standard_normal_detectable_by_chi2` or more (iid normal draws) fails with
+    probability at least 1 - false_pass_rate."""
+    __tracebackhide__ = True
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    n = x.size
+    power = _variance_power(n, false_fail_rate)
+    _spend("assert_true_variance_equal_by_chi2", n, false_fail_rate, power)
+    ss = float(np.sum(x * x))
+    lo, hi = _st.chi2.ppf(false_fail_rate / 2, n), _st.chi2.isf(false_fail_rate / 2, n)
+    if not (np.all(np.isfinite(x)) and lo <= ss <= hi):
+        raise AssertionError(
+            f"{what}: the variance of the standardized noise is {ss / n:.6f}, outside [{lo / n:.6f}, {hi / n:.6f}] "
+            f"(chi-square({n}) quantiles, false-failure rate {fmt_rate(false_fail_rate)}): the noise is not N(0, 1) "
+            f"(a variance, or a standard deviation, slightly off). "
+            + _detects(f"a variance {power:.2g}% off", n))
+
+
+def _binomial_acceptance(n: int, p: float, false_fail_rate: float) -> tuple[int, int]:
+    """[k_lo, k_hi]: counts of Binomial(n, p) whose two tails each have probability > false_fail_rate / 2."""
+    k_lo = int(_st.binom.ppf(false_fail_rate / 2, n, p))
+    while _st.binom.cdf(k_lo, n, p) <= false_fail_rate / 2:
+        k_lo += 1
+    k_hi = int(_st.binom.isf(false_fail_rate / 2, n, p))
+    while k_hi > 0 and _st.binom.sf(k_hi - 1, n, p) <= false_fail_rate / 2:
+        k_hi -= 1
+    return k_lo, k_hi
+
+
+def min_tail_probabilities_detectable_by_binomial(n: int, p: float, *, false_fail_rate: float,
+                                                  false_pass_rate: float) -> tuple[float, float]:
+    """(p_low, p_high): a true tail probability at most p_low or at least p_high fails
+    :func:`assert_true_tail_probability_equal_by_binomial` (claimed ``p``) with probability >= 1 - false_pass_rate."""
+    k_lo, k_hi = _binomial_acceptance(n, p, false_fail_rate)
+    p_lo = optimize.brentq(lambda q: _st.binom.sf(k_lo - 1, n, q) - false_pass_rate, 1e-300, p) if k_lo > 0 else 0.0
+    p_hi = optimize.brentq(lambda q: _st.binom.cdf(k_hi, n, q) - false_pass_rate, p, 1.0)
+    return float(p_lo), float(p_hi)
+
+
+def assert_true_tail_probability_equal_by_binomial(samples, *, threshold: float, false_fail_rate: float,
+                                                   what: str) -> None:
+    """Fail unless the number of |samples| beyond ``threshold`` (claimed iid N(0, 1), so each beyond it with
+    probability p = 2 Phi(-threshold)) lies within the two-sided Binomial(n, p) acceptance region at
+    ``false_fail_rate``. False-failure rate: at most ``false_fail_rate``. Power: a true tail probability
+    outside :func:`min_tail_probabilities_detectable_by_binomial` fails with probability >= 1 - false_pass_rate
+    (noise truncated at the threshold has none beyond it)."""
+    __tracebackhide__ = True
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    n, p = x.size, float(2 * _st.norm.sf(threshold))
+    p_lo, p_hi = min_tail_probabilities_detectable_by_binomial(n, p, false_fail_rate=false_fail_rate,
+                                                               false_pass_rate=FALSE_PASS_RATE)
+    _spend("assert_true_tail_probability_equal_by_binomial", n, false_fail_rate, p_lo, p_hi)
+    k = int(np.sum(~(np.abs(x) <= threshold)))
+    k_lo, k_hi = _binomial_acceptance(n, p, false_fail_rate)
+    if not k_lo <= k <= k_hi:
+        raise AssertionError(
+            f"{what}: {k} of {n} standardized draws lie beyond +-{threshold:g}, outside [{k_lo}, {k_hi}] (Binomial(n, "
+            f"{p:.4g}), false-failure rate {fmt_rate(false_fail_rate)}): the noise's tails are not N(0, 1)'s "
+            f"(truncated or clipped noise has none there). "
+            + _detects(f"a tail probability of {p_lo:.2g} or less, or {p_hi:.2g} or more (N(0, 1): {p:.4g})", n))

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from derivations import affine_flow as derivation
-from verify.assertions import assert_close, assert_total_mass_one, check_tensor, fmt
+from verify import oracles
+from verify.assertions import assert_close, assert_gradients_match_oracle, assert_total_mass_one, check_tensor, fmt
 from verify.contract import grades
 
 pytestmark = grades('affine_flow_log_prob')
@@ -96,3 +97,16 @@ def test_affine_flow_log_prob_broadcasts_elementwise(impl, device, dtype, rng):
     assert_close(out, expected, what="affine_flow_log_prob, elementwise with broadcast scale and shift",
                  inputs=f"Inputs: x = {fmt(xn)}, scale = {a.tolist()}, shift = {b.tolist()} ({dtype}).",
                  rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (2, 3, 5)], ids=["1d", "2d", "3d"])
+def test_affine_flow_log_prob_gradients(impl, device, rng, shape):
+    """d/dx, d/dscale, d/dshift vs autograd of the float64 oracle, negative scales included."""
+    x = rng.normal(size=shape) * 5
+    scale = rng.choice([-1.0, 1.0], size=shape) * 10.0 ** rng.uniform(-2, 2, size=shape)
+    shift = rng.normal(size=shape) * 3
+    assert_gradients_match_oracle(
+        impl.affine_flow_log_prob, oracles.torch_affine_flow_log_prob, dict(x=x, scale=scale, shift=shift),
+        cotangent_rng=rng, device=device, what=f"affine_flow_log_prob(x, scale, shift) on inputs of shape {shape}",
+        inputs=f"Inputs: x = {fmt(x)}, scale = {fmt(scale)}, shift = {fmt(shift)}",
+        causes="Usual causes: log|a| computed with math.log or numpy, or a term detached.")

@@ -19,7 +19,8 @@ from torch import nn
 
 from derivations import coupling as derivation
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, assert_total_mass_one, check_tensor, fmt
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, assert_total_mass_one, backward_gradients,
+                               check_tensor, fmt, oracle_gradients)
 from verify.contract import grades
 
 pytestmark = grades('AffineCoupling')
@@ -91,7 +92,11 @@ def describe(kind, mask, x):
 def run_forward(layer, x, what, mask=None):
     """``layer(x)`` as (y, log_det); with ``mask``, also that y is not x on the transformed features (the
     checks' networks are never zero: an identity placeholder is not a coupling layer)."""
+    before = x.detach().clone()
     out = layer(x)
+    if not torch.equal(x.detach(), before):
+        raise AssertionError(f"AffineCoupling.forward(x) modified its input x in place: a layer must leave its input "
+                             f"unchanged (compute y on a copy). {what}")
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AssertionError(f"AffineCoupling.forward returned {type(out).__name__}, expected a tuple (y, log_det). "
                              f"{what}")
@@ -297,3 +302,86 @@ def test_AffineCoupling_2d_flow_density_integrates_to_one(impl, device):
                           converged=result.status == "converged", inputs=inputs,
                           hint=" log_det is not log|det dy/dx| (a wrong sign, a mean instead of a sum, or a wrong mask "
                                "makes the mass differ from 1).")
+
+
+# ------------------------------------------------------------------------------- gradients
+COUPLING_CAUSES = ("Usual causes: s or t detached (or computed under torch.no_grad()), so that the scale and shift "
+                   "networks get no gradient, or the layer's output rebuilt from numpy.")
+
+
+def _oracle_forward(mask, scale_net, shift_net, x):
+    """y = mask x + (1 - mask)(x exp(s) + t), log_det = sum over mask == 0 of s; s, t from mask * x."""
+    s, t = scale_net(mask * x), shift_net(mask * x)
+    return mask * x + (1 - mask) * (x * torch.exp(s) + t), ((1 - mask) * s).flatten(1).sum(1)
+
+
+def _oracle_inverse(mask, scale_net, shift_net, y):
+    """x = mask y + (1 - mask)(y - t) exp(-s); s, t from mask * y."""
+    s, t = scale_net(mask * y), shift_net(mask * y)
+    return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_gradients(impl, device, rng, kind):
+    """d y, d log_det (forward) and d x (inverse) with respect to the input and every weight of the scale and
+    shift networks vs autograd of the float64 oracle."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    inputs = describe(kind, mask, x)
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    params = {f"scale_net.{n}": p for n, p in scale_net.named_parameters()}
+    params.update({f"shift_net.{n}": p for n, p in shift_net.named_parameters()})
+    x = x.detach().requires_grad_(True)
+    y, log_det = run_forward(layer, x, inputs, mask)
+    want_y, want_ld = _oracle_forward(mask, scale_net, shift_net, x)
+    cases = [("forward(x)[0] (y)", y, want_y), ("forward(x)[1] (log_det)", log_det, want_ld)]
+    y_in = torch.as_tensor(rng.normal(size=tuple(x.shape)), dtype=torch.float64, device=device).requires_grad_(True)
+    cases.append(("inverse(y)", layer.inverse(y_in), _oracle_inverse(mask, scale_net, shift_net, y_in)))
+    for label, got, want in cases:
+        leaves = {("y" if label == "inverse(y)" else "x"): y_in if label == "inverse(y)" else x, **params}
+        assert_close(got, as_numpy(want), what=f"AffineCoupling.{label} vs the contract's formula", inputs=inputs,
+                     rtol=1e-10, atol=1e-10)
+        weights = rng.normal(size=tuple(want.shape))
+        assert_gradients_close(backward_gradients(got, leaves, weights), oracle_gradients(want, leaves, weights),
+                               what=f"AffineCoupling.{label}: the gradient of a random projection", inputs=inputs,
+                               causes=COUPLING_CAUSES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_AffineCoupling_leaves_inputs_unchanged(impl, device, rng, kind):
+    """forward(x) and inverse(y) leave x and y (and the mask they were built with) as they were."""
+    mask, scale_net, shift_net, x = make_case(kind, torch.float64, device, rng)
+    kept = {"mask": mask.clone(), "x": x.clone()}
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        y, _ = run_forward(layer, x, describe(kind, mask, x))
+        y_kept = y.clone()
+        layer.inverse(y)
+    for name, now, then in (("x (forward's input)", x, kept["x"]), ("y (inverse's input)", y, y_kept),
+                            ("the mask given to the constructor", mask, kept["mask"])):
+        if not torch.equal(now, then):
+            raise AssertionError(f"AffineCoupling changed {name} in place: observed {fmt(as_numpy(now))}, it was "
+                                 f"{fmt(as_numpy(then))}. {describe(kind, mask, kept['x'])}")
+
+
+def test_AffineCoupling_scales_beyond_ten(impl, device, rng):
+    """A scale network whose s reaches beyond +-10 (exp(s) from 1e-7 to 1e7): forward, log_det and inverse are
+    still the contract's formulas (nothing clamps s)."""
+    mask = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64, device=device)
+    scale_net, shift_net = MLP(6, 8, 7, 12.0, torch.float64, device), MLP(6, 8, 8, 1.5, torch.float64, device)
+    x = torch.as_tensor(rng.normal(size=(9, 6)), dtype=torch.float64, device=device)
+    inputs = describe("vector", mask, x) + " The scale network is scaled so that |s| exceeds 10."
+    layer = impl.AffineCoupling(mask, scale_net, shift_net)
+    with torch.no_grad():
+        s = scale_net(mask * x)
+        assert float(s.abs().max()) > 10, "the check's own scale network must reach |s| > 10"
+        y, log_det = run_forward(layer, x, inputs)
+        want_y, want_ld = _oracle_forward(mask, scale_net, shift_net, x)
+        y_in = torch.as_tensor(rng.normal(size=(9, 6)), dtype=torch.float64, device=device)
+        back, want_back = layer.inverse(y_in), _oracle_inverse(mask, scale_net, shift_net, y_in)
+    shown = f" s ranges over [{float(s.min()):.3g}, {float(s.max()):.3g}]."
+    assert_close(y, as_numpy(want_y), what="AffineCoupling.forward(x)[0] with |s| > 10", inputs=inputs + shown,
+                 rtol=1e-10, atol=1e-10)
+    assert_close(log_det, as_numpy(want_ld), what="AffineCoupling.forward(x)[1] (log_det) with |s| > 10",
+                 inputs=inputs + shown, rtol=1e-10, atol=1e-10)
+    assert_close(back, as_numpy(want_back), what="AffineCoupling.inverse(y) with |s| > 10", inputs=inputs + shown,
+                 rtol=1e-10, atol=1e-10)

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from verify import oracles
-from verify.assertions import assert_close, check_tensor
-from verify.strategies import reals, shapes
+from verify.assertions import assert_close, assert_gradients_match_oracle, check_tensor
+from verify.strategies import SHAPES_1D_TO_4D, nd_shapes, reals, unit_interval
 from verify.contract import grades
 
 pytestmark = grades('log_bernoulli_with_logits')
@@ -18,9 +18,9 @@ def _t(a, device, dtype=torch.float64):
     return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
 
 
-@given(shape=shapes, data=st.data())
+@given(shape=nd_shapes, data=st.data())
 def test_log_bernoulli_with_logits_matches_closed_form(impl, device, shape, data):
-    x = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0])))
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))))
     logits = data.draw(reals(shape, -40, 40))
     out = impl.log_bernoulli_with_logits(_t(x, device), _t(logits, device))
     check_tensor(out, name="log_bernoulli_with_logits", shape=shape[:-1], dtype=torch.float64, device=device.type)
@@ -51,3 +51,17 @@ def test_log_bernoulli_with_logits_sums_over_pixels(impl, device, rng, lead):
                  device=device.type)
     assert_close(out, oracles.log_bernoulli_with_logits(x, logits), what=f"log_bernoulli_with_logits on {x.shape}",
                  rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", SHAPES_1D_TO_4D.values(), ids=SHAPES_1D_TO_4D)
+def test_log_bernoulli_with_logits_gradients(impl, device, rng, shape):
+    """Values and d/dx, d/dlogits vs autograd of the float64 oracle, with x anywhere in [0, 1] (not only
+    0 and 1: the likelihood is defined, and used, for grey pixels too) and logits up to +-60."""
+    x = unit_interval(rng, shape)
+    logits = rng.uniform(-60, 60, size=shape)
+    assert_gradients_match_oracle(
+        impl.log_bernoulli_with_logits, oracles.torch_log_bernoulli_with_logits, dict(x=x, logits=logits),
+        cotangent_rng=rng, device=device, what=f"log_bernoulli_with_logits(x, logits), x in [0, 1], shape {shape}",
+        inputs=f"Inputs: x = {x.tolist()}, logits = {logits.tolist()}",
+        causes="Usual causes: a formula that holds only for x in {0, 1} (e.g. torch.where(x == 1, ...)), or a "
+               "term computed in numpy or detached.")

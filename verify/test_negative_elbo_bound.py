@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor, within
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor, fmt,
+                               oracle_gradients, within)
 from verify.models import MLPDecoder, MLPEncoder, Recorder
 from verify.stats import ALPHA_CHECK, assert_independent_standard_pairs_by_dkwm, assert_true_cdf_equal_by_dkwm
 from verify.contract import grades
@@ -153,3 +154,67 @@ def test_negative_elbo_bound_float32(impl, device, rng):
     best = min([kl + rec] + [kl + r for r in per_call], key=lambda o: abs(o - float(out[0])))
     assert_close(out[0], best, what="negative_elbo_bound on float32 data: nelbo vs the float64 replay",
                  rtol=1e-5, atol=1e-5, ops=64)
+
+
+GRADIENT_CAUSES = ("Usual causes: z drawn with .sample() or detached (not reparameterized: the encoder then gets no "
+                   "gradient through rec), or a term (the KL, the log-likelihood, a mean) computed in numpy or detached.")
+
+
+def _oracle_terms(x, enc, decoder, latents):
+    """Float64 torch oracle of (kl, [rec of each decoded sample set]) from the replayed latents (S, B, D):
+    z = m + sqrt(v) eps with eps = (z_decoded - m)/sqrt(v) held fixed, so that autograd follows the
+    reparameterization into x and the encoder's and decoder's weights."""
+    m, v = enc(x)
+    kl = oracles.torch_kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v)).mean()
+    eps = ((torch.as_tensor(latents, device=x.device) - m) / v.sqrt()).detach()
+    recs = [-oracles.torch_log_bernoulli_with_logits(x, decoder(m + v.sqrt() * e)).mean() for e in eps]
+    return kl, recs + [torch.stack(recs).mean()]
+
+
+def _matching(observed, options, what):
+    """The option (a torch scalar) whose value the observed output has, or a failure of the value."""
+    observed = observed.detach()
+    for option in options:
+        if within(observed, float(option.detach())):
+            return option
+    best = min(options, key=lambda o: abs(float(o.detach()) - float(observed)))
+    assert_close(observed, float(best.detach()), what=what, rtol=1e-10, atol=1e-12)
+    return best
+
+
+@pytest.mark.parametrize("batch, log10_v", [(1, None), (5, None), (7, (-6, 6))], ids=["1", "5", "7-wide-variances"])
+def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
+    """Values and d nelbo, d kl, d rec with respect to x (binary pixels; the bound is differentiable in x) and
+    every weight of the checks' encoder and decoder vs autograd of the float64 oracle on the very latents the
+    submission decoded (replay); with an encoder whose variances span 1e-6 to 1e6 (a clamped variance shows)."""
+    enc = MLPEncoder(X_DIM, Z_DIM, seed=10, device=device, log10_v=log10_v)
+    base = MLPDecoder(Z_DIM, X_DIM, seed=11, device=device)
+    dec = Recorder(base)
+    x = torch.as_tensor((rng.uniform(size=(batch, X_DIM)) < 0.5).astype(float), device=device).requires_grad_(True)
+    wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
+    latents = _latents_by_example(dec, batch, "negative_elbo_bound")  # before any backward pass decodes more
+    kl, recs = _oracle_terms(x, enc, base, latents)
+    wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
+    what = f"negative_elbo_bound on a batch of {batch} (binary x, the checks' networks{wide})"
+    expected = {"nelbo": _matching(out[0], [kl + r for r in recs], f"{what}: nelbo vs the replayed kl + rec"),
+                "kl": _matching(out[1], [kl], f"{what}: kl vs the analytic batch-mean KL"),
+                "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
+    inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(latents)}."
+    for index, (label, exp) in enumerate(expected.items()):
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=inputs, causes=GRADIENT_CAUSES)
+
+
+def test_negative_elbo_bound_fresh_samples_each_call(impl, device, rng):
+    """Two consecutive calls on the same batch decode different latents: each call draws fresh noise (a
+    module-level cache of the noise, or torch.manual_seed inside, repeats it)."""
+    x, enc, dec = _setup(device, rng, 6)
+    impl.negative_elbo_bound(x, enc, dec)
+    first = _latents_by_example(dec, 6, "negative_elbo_bound")
+    dec.inputs.clear()
+    impl.negative_elbo_bound(x, enc, dec)
+    second = _latents_by_example(dec, 6, "negative_elbo_bound")
+    if first.shape == second.shape and np.array_equal(first, second):
+        raise AssertionError("negative_elbo_bound: two consecutive calls on the same batch decoded the same latents "
+                             f"{fmt(first)}: each call must draw fresh samples z ~ q(z|x)")

@@ -18,7 +18,8 @@ import torch
 from scipy.special import logsumexp
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor, within
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor, fmt,
+                               oracle_gradients, within)
 from verify.models import BoundedModel, ConjugateModel, MLPDecoder, MLPEncoder, Recorder
 from verify.stats import (
     ALPHA_CHECK,
@@ -345,3 +346,188 @@ def test_negative_iwae_bound_iw1_mean_equals_elbo_expectation(impl, device):
         l1, expected=model.expected_l1, n=n, value_range=model.RANGE, false_fail_rate=ALPHA_CHECK,
         what=f"negative_iwae_bound(iw=1): mean over {n} examples vs E[-nelbo] = E_q log p(x|z) = "
              f"{model.expected_l1:.4f}", details=f"L_1 = {l1:.4f}; with iw = 1 the bound is the ELBO in expectation")
+
+
+IWAE_GRADIENT_CAUSES = ("Usual causes: z drawn with .sample() or detached (the encoder then gets no gradient through "
+                        "the weights' z), the log-mean-exp of the weights computed in numpy, or a term detached.")
+
+
+def _matching(observed, options, what):
+    """The option (a torch scalar) whose value the observed output has, or a failure of the value."""
+    observed = observed.detach()
+    for option in options:
+        if within(observed, float(option.detach())):
+            return option
+    best = min(options, key=lambda o: abs(float(o.detach()) - float(observed)))
+    assert_close(observed, float(best.detach()), what=what, rtol=1e-10, atol=1e-9)
+    return best
+
+
+def _oracle_outputs(x, enc, decoder, replay):
+    """Float64 torch oracle of (niwae, kl options, rec options) on the replayed latents of one example:
+    z = m + sqrt(v) eps with eps = (z_decoded - m)/sqrt(v) held fixed (the reparameterization)."""
+    m, v = enc(x)  # (1, D)
+    eps = ((torch.as_tensor(replay.all, device=x.device) - m) / v.sqrt()).detach()
+    z = m + v.sqrt() * eps  # (N, D)
+    log_px_z = oracles.torch_log_bernoulli_with_logits(x, decoder(z))
+    log_p, log_q = oracles.torch_log_standard_normal(z), oracles.torch_log_normal(z, m, v)
+    rows = torch.as_tensor(replay.require_bound(), device=x.device)
+    niwae = -oracles.torch_log_mean_exp((log_px_z + log_p - log_q)[rows], 0)
+    rest = np.setdiff1d(np.arange(len(replay.all)), replay.bound)
+    groups = [torch.as_tensor(g, device=x.device) for g in (replay.bound, rest, np.arange(len(replay.all))) if len(g)]
+    kls = [oracles.torch_kl_normal(m, v, torch.zeros_like(m), torch.ones_like(v)).mean()]
+    kls += [(log_q[g] - log_p[g]).mean() for g in groups]
+    return niwae, kls, [-log_px_z[g].mean() for g in groups]
+
+
+@pytest.mark.parametrize("iw, log10_v", [(1, None), (5, None), (7, (-6, 6))], ids=["iw1", "iw5", "iw7-wide-variances"])
+def test_negative_iwae_bound_gradients(impl, device, rng, iw, log10_v):
+    """Values and d niwae, d kl, d rec with respect to x (binary pixels; the bound is differentiable in x) and
+    every weight of the checks' encoder and decoder vs autograd of the float64 oracle on the very latents the
+    submission decoded (replay); with an encoder whose variances span 1e-6 to 1e6 (a clamped variance shows)."""
+    enc = MLPEncoder(X_DIM, Z_DIM, seed=20, device=device, log10_v=log10_v)
+    base = MLPDecoder(Z_DIM, X_DIM, seed=21, device=device)
+    dec = Recorder(base)
+    x = torch.as_tensor((rng.uniform(size=(1, X_DIM)) < 0.5).astype(float), device=device).requires_grad_(True)
+    wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
+    replay = Replay(x.detach(), enc, dec, iw, float(out[0].detach()))  # before any backward pass decodes more
+    niwae, kls, recs = _oracle_outputs(x, enc, base, replay)
+    wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
+    what = f"negative_iwae_bound(iw={iw}) on one example (binary x, the checks' networks{wide})"
+    expected = {"niwae": _matching(out[0], [niwae], f"{what}: niwae vs the replayed bound"),
+                "kl": _matching(out[1], kls, f"{what}: kl vs the analytic or replayed KL"),
+                "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
+    inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(replay.all)}."
+    for index, (label, exp) in enumerate(expected.items()):
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=inputs, causes=IWAE_GRADIENT_CAUSES)
+
+
+# The reference draws the iw samples in chunks of at most IWAE_CHUNK_ELEMENTS = 2**22 decoder outputs
+# (impls/bounds.py): a batch of 1050 examples of 1000 pixels makes chunks of 3 samples, so iw = 5 is drawn as
+# 3 + 2, a last chunk smaller than the others. A submission need not chunk; one that does must give the bound.
+CHUNK_BATCH, CHUNK_PIXELS, CHUNK_IW = 1050, 1000, 5
+
+
+def _batch_layouts(rows, batch, iw):
+    """Candidate (iw, B, D) arrangements of the decoded latents: the first or the last iw * B rows, read
+    sample-major (a (k, B, D) call per chunk, or CS236's rep-major duplicate) or example-major (a loop over
+    the examples, iw rows each)."""
+    n = batch * iw
+    windows = [rows[:n]] + ([rows[-n:]] if len(rows) > n else [])
+    out = []
+    for w in windows:
+        out += [w.reshape(iw, batch, -1), w.reshape(batch, iw, -1).transpose(1, 0, 2)]
+    return out
+
+
+def _batch_log_weights(x, enc, dec, z):
+    """(log w, log p(x|z), log q(z|x), log p(z)) of latents z (S, B, D) by the float64 oracles."""
+    m, v = (as_numpy(t) for t in enc(x))
+    with torch.no_grad():  # the torch float64 oracle: the same closed form, faster on millions of pixels
+        log_px_z = np.stack([as_numpy(oracles.torch_log_bernoulli_with_logits(
+            x, dec.decoder(torch.as_tensor(zi, device=x.device)))) for zi in z])
+    log_q, log_p = oracles.log_normal(z, m, v), oracles.log_normal(z, 0.0, 1.0)
+    return log_px_z + log_p - log_q, log_px_z, log_q, log_p
+
+
+@pytest.mark.parametrize("b, iw", [(CHUNK_BATCH, CHUNK_IW), (4200, 1)], ids=["chunks-of-3-then-2", "over-one-chunk"])
+def test_negative_iwae_bound_chunked_batch_by_replay(impl, device, rng, b, iw):
+    """Large batches: 1050 examples of 1000 pixels with iw = 5 (the reference's chunks hold 3 samples, then
+    2), and 4200 examples (x alone exceeds a chunk: one sample at a time, never a chunk of 0): niwae, rec and
+    kl recomputed from the decoded latents over every example (the kl's batch mean on more than one example;
+    a chunking that drops, adds or averages chunks shows)."""
+    enc = MLPEncoder(CHUNK_PIXELS, Z_DIM, seed=22, device=device)
+    dec = Recorder(MLPDecoder(Z_DIM, CHUNK_PIXELS, seed=23, device=device))
+    x = torch.as_tensor((rng.uniform(size=(b, CHUNK_PIXELS)) < 0.5).astype(float), device=device)
+    niwae, kl, rec = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
+    rows = as_numpy(dec.latents(Z_DIM))
+    what = f"negative_iwae_bound(iw={iw}) on a batch of {b} examples of {CHUNK_PIXELS} pixels"
+    if len(rows) < b * iw:
+        raise AssertionError(f"{what}: the decoder received {len(rows)} latents; expected iw x B = {b * iw} fresh samples "
+                             "(each example its own iw samples; a chunked loop must cover every sample once)")
+    bounds, found = [], None
+    for z in _batch_layouts(rows, b, iw):  # until one reproduces niwae
+        weights = _batch_log_weights(x, enc, dec, z)
+        bounds.append(float(-np.mean(logsumexp(weights[0], axis=0) - math.log(iw))))
+        if within(niwae, bounds[-1]):
+            found = weights
+            break
+    detail = (f"Replayed from the decoded latents ({len(rows)} rows, the first or last iw x B, sample- or "
+              f"example-major): {', '.join(f'{v:.10g}' for v in bounds)}. A chunked bound must be the log-mean-exp "
+              "of all iw weights of each example: every chunk but the last holds the same number of samples, the "
+              "last the rest (not a full chunk), and the chunks' log-sum-exps are combined (logaddexp), never averaged.")
+    if found is None:
+        raise AssertionError(f"{what}: niwae = {float(niwae):.10g} is not the bound of the decoded samples. {detail}")
+    _, log_px_z, log_q, log_p = found
+    m, v = (as_numpy(t) for t in enc(x))
+    kl_options = [float(oracles.kl_normal(m, v, 0.0, 1.0).mean()), float(np.mean(log_q - log_p))]
+    if not any(within(kl, o) for o in kl_options):
+        raise AssertionError(f"{what}: kl = {float(kl):.10g} is neither the analytic KL(q || p) averaged over the {b} "
+                             f"examples ({kl_options[0]:.10g}) nor its Monte Carlo estimate over the samples "
+                             f"({kl_options[1]:.10g}); a sum over the batch, or one example's KL, is neither")
+    rec_options = [float(-log_px_z.mean())]
+    if len(rows) > b * iw:  # fresh samples for rec: their mean
+        rest = _batch_log_weights(x, enc, dec, rows[b * iw:].reshape(-1, b, Z_DIM))[1] if len(rows) % b == 0 else None
+        rec_options += [] if rest is None else [float(-rest.mean())]
+    if not any(within(rec, o) for o in rec_options):
+        raise AssertionError(f"{what}: rec = {float(rec):.10g} is not -mean log p(x|z) over all iw samples of every "
+                             f"example ({', '.join(f'{o:.10g}' for o in rec_options)}): with chunks, rec must "
+                             "accumulate over every chunk, not come from the last one")
+
+
+def test_negative_iwae_bound_fresh_samples_each_call(impl, device, rng):
+    """Two consecutive calls on the same example decode different latents (no cached noise, no reseeding)."""
+    x, enc, dec = _single_example(device, rng)
+    impl.negative_iwae_bound(x, enc, dec, 5)
+    first = as_numpy(dec.latents(Z_DIM))
+    dec.inputs.clear()
+    impl.negative_iwae_bound(x, enc, dec, 5)
+    second = as_numpy(dec.latents(Z_DIM))
+    if first.shape == second.shape and np.array_equal(first, second):
+        raise AssertionError("negative_iwae_bound(iw=5): two consecutive calls on the same example decoded the same "
+                             f"latents {fmt(first)}: each call must draw fresh samples z ~ q(z|x)")
+
+
+def _torch_batch_bound(x, enc, decoder, latents):
+    """Float64 torch oracle of (niwae, rec) on replayed latents (iw, B, D), eps = (z - m)/sqrt(v) held fixed."""
+    m, v = enc(x)
+    eps = ((torch.as_tensor(latents, device=x.device) - m) / v.sqrt()).detach()
+    z = m + v.sqrt() * eps
+    log_px_z = oracles.torch_log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z + oracles.torch_log_standard_normal(z) - oracles.torch_log_normal(z, m, v)
+    return -oracles.torch_log_mean_exp(log_w, 0).mean(), -log_px_z.mean()
+
+
+def test_negative_iwae_bound_chunked_gradients(impl, device, rng):
+    """The gradients of niwae and rec when the bound is drawn in chunks (4 examples of 300,000 pixels, iw = 5:
+    the reference's chunks hold 3 samples, then 2) with respect to x and every weight of the checks' networks,
+    vs autograd of the float64 oracle on the decoded latents: each chunk's samples must keep their gradient.
+    (Few examples: a per-example loop's network calls are all kept for its backward pass, sandboxed too.)"""
+    b, iw, pixels = 4, CHUNK_IW, 300_000
+    enc = MLPEncoder(pixels, Z_DIM, seed=24, device=device)
+    base = MLPDecoder(Z_DIM, pixels, seed=25, device=device)
+    dec = Recorder(base)
+    x = torch.as_tensor((rng.uniform(size=(b, pixels)) < 0.5).astype(float), device=device).requires_grad_(True)
+    wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.negative_iwae_bound(x, enc, dec, iw))
+    rows = as_numpy(dec.latents(Z_DIM))  # before any backward pass decodes more
+    what = f"negative_iwae_bound(iw={iw}) on a batch of {b} examples of {pixels} pixels (drawn in chunks)"
+    found = None
+    with torch.no_grad():
+        for z in _batch_layouts(rows, b, iw) if len(rows) >= b * iw else []:
+            if within(out[0], float(_torch_batch_bound(x, enc, base, z)[0])):
+                found = z
+                break
+    if found is None:
+        raise AssertionError(f"{what}: niwae = {float(out[0].detach()):.10g} is not the bound of the {len(rows)} "
+                             "decoded latents (test_negative_iwae_bound_chunked_batch_by_replay says more)")
+    niwae, rec = _torch_batch_bound(x, enc, base, found)
+    inputs = f"Inputs: x of shape {tuple(x.shape)} (binary), iw = {iw}; the replayed latents {fmt(found)}."
+    for index, label, expected in ((0, "niwae", niwae), (2, "rec", rec)):
+        if index == 2 and not within(out[2], float(rec.detach())):
+            continue  # rec from fresh samples: its value is judged by the replay check
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(expected, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=inputs,
+                               causes=IWAE_GRADIENT_CAUSES + " With chunks: a running sum detached between chunks.")

@@ -139,3 +139,44 @@ class coupling_inverse_shift_after_scale(AffineCoupling):
      "what they saw in forward, the pass-through features")
 class coupling_inverse_nets_see_unmasked_y(AffineCoupling):
     inverse = coupling_nets_see_unmasked_input.inverse  # that bug's inverse, with the reference's forward
+
+
+# ------------------------------------------------------------------ gradient-only bugs: right value, wrong gradient
+
+
+@bug("affine_flow_log_prob", "taking log|a| with math/numpy on a detached scale: right value, but the gradient with "
+     "respect to the scale misses the Jacobian term")
+def affine_flow_log_scale_detached(x, scale, shift):
+    z = (x - shift) / scale
+    return -0.5 * (LOG_2PI + z**2) - torch.log(torch.abs(scale)).detach()
+
+
+@bug("AffineCoupling", "detaching s (the scale network's output): right values, but the scale network gets no "
+     "gradient, so it never trains")
+class coupling_s_detached(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass).detach(), self.shift_net(x_pass)
+
+
+@bug("AffineCoupling", "detaching t (the shift network's output): right values, but the shift network gets no "
+     "gradient, so it never trains")
+class coupling_t_detached(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass), self.shift_net(x_pass).detach()
+
+
+@bug("AffineCoupling", "transforming x in place (x.mul_(exp(s)).add_(t)): y is right, but the caller's x is changed")
+class coupling_transforms_input_in_place(AffineCoupling):
+    def forward(self, x):
+        mask, s, t = _mask_scale_shift(self, x)
+        if x.requires_grad:
+            return super().forward(x)
+        y = x.mul_(torch.where(mask.bool(), torch.ones_like(s), torch.exp(s))).add_((1 - mask) * t)
+        return y, self.log_det(s, mask)
+
+
+@bug("AffineCoupling", "clamping s to [-10, 10]: the same for ordinary scales, wrong once the scale network's s leaves "
+     "that range (the contract's s is any real)")
+class coupling_s_clamped(AffineCoupling):
+    def scale_shift(self, x_pass):
+        return self.scale_net(x_pass).clamp(-10, 10), self.shift_net(x_pass)

@@ -3,6 +3,7 @@ its ``teaches`` sentence completes "your output equals what you get by ...".
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
@@ -371,3 +372,237 @@ def iwae_naive_log_mean_exp(x, encoder, decoder, iw):
 def iwae_rec_wrong_sign(x, encoder, decoder, iw):
     niwae, kl, rec = _iwae_from_log_w(*_weights(x, encoder, decoder, iw))
     return niwae, kl, -rec
+
+
+# ---------------------------------------------------------------- gradient-only bugs: right value, wrong gradient
+
+
+@bug("log_normal", "computing log v in numpy and turning it back into a tensor: the value is right, but no gradient "
+     "reaches v through the log-variance term", fix="keep every term in torch: torch.log(v)")
+def log_normal_log_variance_in_numpy(x, m, v):
+    log_v = torch.as_tensor(np.log(v.detach().cpu().numpy()), dtype=v.dtype, device=v.device)
+    return -0.5 * (LOG_2PI + log_v + (x - m) ** 2 / v).sum(-1)
+
+
+@bug("kl_normal", "detaching the prior's variance (pv.detach()): the value is right, the gradient with respect to pv "
+     "is wrong")
+def kl_prior_variance_detached(qm, qv, pm, pv):
+    pv = pv.detach()
+    return 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1).sum(-1)
+
+
+@bug("log_bernoulli_with_logits", "detaching the softplus(l) term of x l - softplus(l): right value, wrong gradient "
+     "with respect to the logits")
+def bernoulli_softplus_detached(x, logits):
+    return (x * logits - F.softplus(logits).detach()).sum(-1)
+
+
+@bug("log_mean_exp", "computing the log-mean-exp in numpy (scipy.special.logsumexp) and converting back: right "
+     "value, no gradient", fix="torch.logsumexp(x, dim) - log n keeps the graph")
+def lme_in_numpy(x, dim):
+    from scipy.special import logsumexp
+
+    out = logsumexp(x.detach().cpu().numpy(), axis=dim) - math.log(x.shape[dim])
+    return torch.as_tensor(out, dtype=x.dtype, device=x.device)
+
+
+@bug("log_normal_mixture", "taking the log-mean-exp over the components in numpy: right value, no gradient")
+def mixture_log_mean_exp_in_numpy(z, m, v):
+    return lme_in_numpy(log_normal(z.unsqueeze(-2), m, v), -1)
+
+
+@bug("negative_elbo_bound", "drawing z with Normal(m, sqrt(v)).sample() instead of .rsample(): the value is right, "
+     "but the encoder gets no gradient through the reconstruction term", fix="z = m + sqrt(v) * eps (.rsample())")
+def elbo_z_sampled_without_gradient(x, encoder, decoder):
+    m, v = encoder(x)
+    z = Normal(m, torch.sqrt(v)).sample()
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())
+
+
+@bug("negative_elbo_bound", "detaching z before decoding it: right value, but no gradient reaches the encoder through "
+     "the reconstruction term")
+def elbo_z_detached(x, encoder, decoder):
+    m, v = encoder(x)
+    z = sample_gaussian(m, v).detach()
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())
+
+
+@bug("negative_iwae_bound", "detaching the samples z: right value, but the encoder's gradient misses the path through "
+     "the samples")
+def iwae_z_detached(x, encoder, decoder, iw):
+    m, v = encoder(x)
+    z = sample_gaussian(m.expand(iw, *m.shape), v.expand(iw, *v.shape)).detach()
+    log_px_z = log_bernoulli_with_logits(x, decoder(z))
+    log_w = log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v)
+    return _iwae_from_log_w(log_w, log_px_z, m, v)
+
+
+@bug("negative_iwae_bound", "computing the log-mean-exp of the weights in numpy and converting back: right value, no "
+     "gradient through the bound")
+def iwae_log_mean_exp_in_numpy(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -lme_in_numpy(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).mean(), -log_px_z.mean()
+
+
+# ---------------------------------------------------------------- side effects: inputs changed in place
+
+
+@bug("log_mean_exp", "shifting x by its maximum in place (x -= max): the value is right, but the caller's tensor is "
+     "changed", fix="c = x.max(dim, keepdim=True).values; work on x - c, a new tensor")
+def lme_shifts_input_in_place(x, dim):
+    c = x.detach().max(dim, keepdim=True).values
+    with torch.no_grad():
+        x.sub_(c)
+    return (torch.log(torch.exp(x).mean(dim, keepdim=True)) + c).squeeze(dim)
+
+
+@bug("log_normal", "centring x in place (x.sub_(m)): the value is right, but the caller's x is changed")
+def log_normal_centres_x_in_place(x, m, v):
+    with torch.no_grad():
+        x.sub_(m.expand_as(x)) if x.shape == torch.broadcast_shapes(x.shape, m.shape) else None
+    d = x if x.shape == torch.broadcast_shapes(x.shape, m.shape) else x - m
+    return -0.5 * (LOG_2PI + torch.log(v) + d**2 / v).sum(-1)
+
+
+# ---------------------------------------------------------------- inputs beyond the usual range
+
+
+@bug("kl_normal", "summing over dim 1 instead of the last dim: the same on (B, D) inputs, wrong on 1-D, 3-D and 4-D ones",
+     fix="sum over the last dimension: .sum(-1)")
+def kl_sum_over_dim_1(qm, qv, pm, pv):
+    qm, qv, pm, pv = torch.broadcast_tensors(qm, qv, pm, pv)
+    terms = 0.5 * (torch.log(pv) - torch.log(qv) + (qv + (qm - pm) ** 2) / pv - 1)
+    return terms.sum(1) if terms.dim() > 1 else terms.sum(0)
+
+
+@bug("log_bernoulli_with_logits", "picking log sigmoid(l) where x is 1 and log sigmoid(-l) elsewhere: right for binary x "
+     "only, wrong for x in (0, 1)", fix="x log sigmoid(l) + (1 - x) log sigmoid(-l), a weighted sum for any x in [0, 1]")
+def bernoulli_binary_only(x, logits):
+    return torch.where(x > 0.5, F.logsigmoid(logits), F.logsigmoid(-logits)).sum(-1)
+
+
+@bug("log_normal", "taking the log of the exponentiated density, log(exp(...)): the exp underflows to 0 far in the "
+     "tails (50 standard deviations out) and the log gives -inf", fix="compute the log density directly")
+def log_normal_log_of_exp(x, m, v):
+    return torch.log(torch.exp(-0.5 * (LOG_2PI + torch.log(v) + (x - m) ** 2 / v))).sum(-1)
+
+
+@bug("negative_elbo_bound", "clamping the encoder's variance to at least 1e-4: the same for ordinary variances, wrong "
+     "for small ones (the contract's v goes down to 1e-6)")
+def elbo_variance_clamped(x, encoder, decoder):
+    m, v = encoder(x)
+    v = v.clamp(min=1e-4)
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(sample_gaussian(m, v))).mean())
+
+
+@bug("negative_iwae_bound", "clamping the encoder's variance to at least 1e-4: wrong for the contract's small variances")
+def iwae_variance_clamped(x, encoder, decoder, iw):
+    def clamped(t):
+        m, v = encoder(t)
+        return m, v.clamp(min=1e-4)
+
+    return _iwae_from_log_w(*_weights(x, clamped, decoder, iw))
+
+
+# ---------------------------------------------------------------- IWAE chunking (as impls/bounds.py chunks)
+
+
+def _chunked(x, encoder, decoder, iw, *, chunk_fn, combine="logaddexp", rec_last_only=False):
+    """The reference's chunked IWAE loop with one of its steps changed (``chunk_fn(iw, numel)``: the chunk size;
+    the others as named)."""
+    from impls.bounds import IWAE_CHUNK_ELEMENTS
+
+    m, v = encoder(x)
+    chunk = chunk_fn(iw, x.numel(), IWAE_CHUNK_ELEMENTS)
+    parts, rec_sum, rec_n = [], 0.0, 0
+    for start in range(0, iw, chunk):
+        k = chunk if chunk_fn.__name__ == "_full_last_chunk" else min(chunk, iw - start)
+        z = sample_gaussian(m.expand(k, *m.shape), v.expand(k, *v.shape))
+        log_px_z = log_bernoulli_with_logits(x, decoder(z))
+        parts.append(log_px_z + log_normal(z, *_prior(m, v)) - log_normal(z, m, v))
+        rec_sum, rec_n = (0.0, 0) if rec_last_only else (rec_sum, rec_n)
+        rec_sum, rec_n = rec_sum + log_px_z.sum(0), rec_n + k
+    if combine == "mean":
+        iwae = torch.stack([log_mean_exp(p, 0) for p in parts]).mean(0)
+    else:
+        iwae = torch.logsumexp(torch.cat(parts), 0) - math.log(iw)
+    return -iwae.mean(), kl_normal(m, v, *_prior(m, v)).mean(), -(rec_sum / rec_n).mean()
+
+
+def _reference_chunk(iw, numel, elements):
+    return max(1, min(iw, elements // max(1, numel)))
+
+
+def _no_floor_chunk(iw, numel, elements):
+    return min(iw, elements // numel)
+
+
+def _full_last_chunk(iw, numel, elements):
+    return _reference_chunk(iw, numel, elements)
+
+
+@bug("negative_iwae_bound", "sizing the chunk as chunk_elements // x.numel() without a floor of 1: a batch larger than "
+     "a chunk gets chunks of 0 samples (range() with step 0 raises)", fix="chunk = max(1, min(iw, elements // numel))")
+def iwae_chunk_size_zero(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_no_floor_chunk)
+
+
+@bug("negative_iwae_bound", "drawing a full chunk in the last iteration too: more than iw samples when iw is not a "
+     "multiple of the chunk", fix="the last chunk draws min(chunk, iw - start) samples")
+def iwae_last_chunk_too_large(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_full_last_chunk)
+
+
+@bug("negative_iwae_bound", "taking rec from the last chunk's samples only", fix="accumulate log p(x|z) over every chunk")
+def iwae_rec_from_last_chunk(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_reference_chunk, rec_last_only=True)
+
+
+@bug("negative_iwae_bound", "averaging the chunks' bounds instead of combining their log-sum-exps: the log-mean-exp "
+     "of all iw weights is not the mean of the chunks' log-mean-exps", fix="logaddexp the chunks' logsumexp, then -log iw")
+def iwae_chunk_bounds_averaged(x, encoder, decoder, iw):
+    return _chunked(x, encoder, decoder, iw, chunk_fn=_reference_chunk, combine="mean")
+
+
+@bug("negative_iwae_bound", "summing the analytic KL over the batch instead of averaging it (invisible on one example)")
+def iwae_kl_summed_over_batch(x, encoder, decoder, iw):
+    log_w, log_px_z, m, v = _weights(x, encoder, decoder, iw)
+    return -log_mean_exp(log_w, 0).mean(), kl_normal(m, v, *_prior(m, v)).sum(), -log_px_z.mean()
+
+
+# ---------------------------------------------------------------- noise: power and state
+
+_NOISE_CACHE: dict = {}
+
+
+@bug("sample_gaussian", "caching the noise in a module-level dict by shape: every call with the same shape reuses it")
+def sample_noise_cached(m, v):
+    key = (tuple(torch.broadcast_shapes(m.shape, v.shape)), m.dtype, str(m.device))
+    if key not in _NOISE_CACHE:
+        _NOISE_CACHE[key] = torch.randn(key[0], dtype=m.dtype, device=m.device)
+    return m + torch.sqrt(v) * _NOISE_CACHE[key]
+
+
+@bug("sample_gaussian", "calling torch.manual_seed(0) inside the function: every call draws the same noise and the "
+     "caller's RNG stream is reset", fix="never reseed; draw from the global RNG (or a generator of your own)")
+def sample_reseeds_rng(m, v):
+    torch.manual_seed(0)
+    return m + torch.sqrt(v) * torch.randn_like(m)
+
+
+@bug("sample_gaussian", "truncating the noise at 3 standard deviations (trunc_normal_): no draw beyond +-3")
+def sample_truncated_noise(m, v):
+    eps = torch.nn.init.trunc_normal_(torch.empty_like(m), a=-3.0, b=3.0)
+    return m + torch.sqrt(v) * eps
+
+
+@bug("sample_gaussian", "a variance 1% too large (sqrt(1.01 v)): close, but not N(m, v)")
+def sample_variance_one_percent_high(m, v):
+    return m + torch.sqrt(1.01 * v) * torch.randn_like(m)
+
+
+@bug("negative_elbo_bound", "reusing the noise of the first call (a module-level cache): every call decodes the same z")
+def elbo_noise_cached(x, encoder, decoder):
+    m, v = encoder(x)
+    z = m + torch.sqrt(v) * sample_noise_cached(torch.zeros_like(m), torch.ones_like(v))
+    return _nelbo(_kl_to_prior(m, v).mean(), -log_bernoulli_with_logits(x, decoder(z)).mean())

@@ -1,4 +1,7 @@
-"""A correct submission written with torch.distributions (module layout)."""
+"""A correct submission written with torch.distributions (module layout).
+
+Bernoulli(..., validate_args=False): the contract's likelihood takes any x in [0, 1] (grey pixels too),
+which Bernoulli's argument validation would refuse."""
 import math
 
 import torch
@@ -23,7 +26,7 @@ def kl_normal(qm, qv, pm, pv):
 
 
 def log_bernoulli_with_logits(x, logits):
-    return Bernoulli(logits=logits).log_prob(x.expand_as(logits)).sum(-1)
+    return Bernoulli(logits=logits, validate_args=False).log_prob(x.expand_as(logits)).sum(-1)
 
 
 def log_mean_exp(x, dim):
