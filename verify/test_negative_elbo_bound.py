@@ -19,8 +19,8 @@ pytestmark = grades('negative_elbo_bound')
 X_DIM, Z_DIM = 8, 3
 
 
-def _setup(device, rng, batch):
-    enc = MLPEncoder(X_DIM, Z_DIM, seed=10, device=device)
+def _setup(device, rng, batch, log10_v=None):
+    enc = MLPEncoder(X_DIM, Z_DIM, seed=10, device=device, log10_v=log10_v)
     dec = Recorder(MLPDecoder(Z_DIM, X_DIM, seed=11, device=device))
     x = torch.as_tensor((rng.uniform(size=(batch, X_DIM)) < 0.5).astype(float), device=device)
     return x, enc, dec
@@ -91,8 +91,11 @@ def test_negative_elbo_bound_nelbo_by_replay(impl, device, rng):
                  rtol=1e-10, atol=1e-12)
 
 
-def test_negative_elbo_bound_kl_is_analytic_batch_mean(impl, device, rng):
-    x, enc, dec = _setup(device, rng, 6)
+@pytest.mark.parametrize("log10_v", [None, (-6, 6)], ids=["ordinary", "variances-1e-6..1e6"])
+def test_negative_elbo_bound_kl_is_analytic_batch_mean(impl, device, rng, log10_v):
+    """kl = mean_b KL(q(z|x_b) || N(0, I)); also with the encoder's variances from 1e-6 to 1e6 (a clamped
+    variance shows)."""
+    x, enc, dec = _setup(device, rng, 6, log10_v)
     _, kl, _ = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
     m, v = (as_numpy(t) for t in enc(x))
     expected = oracles.kl_normal(m, v, 0.0, 1.0)
@@ -172,14 +175,21 @@ def _oracle_terms(x, enc, decoder, latents):
 
 
 def _matching(observed, options, what):
-    """The option (a torch scalar) whose value the observed output has, or a failure of the value."""
+    """The option (a torch scalar) whose value the observed output has, or None: an output whose value is
+    wrong has its own check, and its gradient is not judged here (each property is priced once)."""
     observed = observed.detach()
-    for option in options:
-        if within(observed, float(option.detach())):
-            return option
-    best = min(options, key=lambda o: abs(float(o.detach()) - float(observed)))
-    assert_close(observed, float(best.detach()), what=what, rtol=1e-10, atol=1e-12)
-    return best
+    return next((option for option in options if within(observed, float(option.detach()))), None)
+
+
+def _require_some(expected: dict, out, what):
+    """The outputs whose value is right; if none is, the gradients cannot be judged: a failure (a placeholder
+    is not an implementation)."""
+    judged = {label: exp for label, exp in expected.items() if exp is not None}
+    if not judged:
+        shown = ", ".join(f"{label} = {float(o.detach()):.10g}" for label, o in zip(expected, out))
+        raise AssertionError(f"{what}: no output has the value of the replayed bound ({shown}), so no gradient can be "
+                             "judged; the checks of the values say what is wrong")
+    return judged
 
 
 @pytest.mark.parametrize("batch, log10_v", [(1, None), (5, None), (7, (-6, 6))], ids=["1", "5", "7-wide-variances"])
@@ -201,7 +211,10 @@ def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
                 "kl": _matching(out[1], [kl], f"{what}: kl vs the analytic batch-mean KL"),
                 "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
     inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(latents)}."
+    judged = _require_some(expected, out, what)
     for index, (label, exp) in enumerate(expected.items()):
+        if label not in judged:
+            continue
         assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
                                what=f"{what}: the gradient of {label}", inputs=inputs, causes=GRADIENT_CAUSES)
 
