@@ -64,6 +64,10 @@ UTILS_NAMES = {"sample_gaussian", "log_normal", "log_normal_mixture", "kl_normal
                "log_mean_exp"}
 VAE_NAMES = {"negative_elbo_bound", "negative_iwae_bound"}
 FLOW_NAMES = {"affine_flow_log_prob", "AffineCoupling"}
+# the hand-in's models/gmvae.py and ssvae.py (OTHER_MODEL: the starter's stub, which raises) define these
+# names since issue 20; their checks fail with the stub's NotImplementedError
+STUB_MODEL_NAMES = {"gmvae_negative_elbo_bound", "ssvae_negative_elbo_bound"}
+HANDIN_NAMES = UTILS_NAMES | VAE_NAMES | STUB_MODEL_NAMES
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -98,22 +102,22 @@ def form(name, names):
     return register
 
 
-@form("starter-imports", UTILS_NAMES | VAE_NAMES)
+@form("starter-imports", HANDIN_NAMES)
 def _starter_imports(d: Path) -> Path:
     return checkout(d / "hw2")
 
 
-@form("official-handin", UTILS_NAMES | VAE_NAMES)
+@form("official-handin", HANDIN_NAMES)
 def _official(d: Path) -> Path:
     return official_handin(d / "hw2")
 
 
-@form("package-given", UTILS_NAMES | VAE_NAMES)
+@form("package-given", HANDIN_NAMES)
 def _package_given(d: Path) -> Path:
     return checkout(d / "hw2") / "codebase"
 
 
-@form("xcs236-package-given", UTILS_NAMES | VAE_NAMES)
+@form("xcs236-package-given", HANDIN_NAMES)
 def _xcs236_package_given(d: Path) -> Path:
     root = official_handin(d / "XCS236-PS2", "src/submission")
     for f in (root / "src" / "submission").rglob("*.py"):
@@ -121,7 +125,7 @@ def _xcs236_package_given(d: Path) -> Path:
     return root / "src" / "submission"
 
 
-@form("xcs236-deep", UTILS_NAMES | VAE_NAMES)
+@form("xcs236-deep", HANDIN_NAMES)
 def _xcs236_deep(d: Path) -> Path:
     _xcs236_package_given(d / "repo" / "courses")
     write(d / "repo", {"README.md": "notes\n", "hw1/notes.txt": "x\n"})
@@ -133,7 +137,7 @@ def _flat(d: Path) -> Path:
     return write(d / "flat", {"utils.py": STARTER_UTILS, "vae.py": STARTER_VAE})
 
 
-@form("zip", UTILS_NAMES | VAE_NAMES)
+@form("zip", HANDIN_NAMES)
 def _zip(d: Path) -> Path:
     src = official_handin(d / "unzipped")
     archive = d / "hw2.zip"
@@ -159,14 +163,14 @@ def _notebook(d: Path) -> Path:
     return write(d, {"hw2.ipynb": notebook(cells)}) / "hw2.ipynb"
 
 
-@form("flows-beside-checkout", UTILS_NAMES | VAE_NAMES | FLOW_NAMES)
+@form("flows-beside-checkout", HANDIN_NAMES | FLOW_NAMES)
 def _flows_beside(d: Path) -> Path:
     root = checkout(d / "hw2")
     write(root, {"codebase/flows.py": FLOWS})
     return root
 
 
-@form("flows-in-models", UTILS_NAMES | VAE_NAMES | FLOW_NAMES)
+@form("flows-in-models", HANDIN_NAMES | FLOW_NAMES)
 def _flows_in_models(d: Path) -> Path:
     root = official_handin(d / "hw2")
     write(root, {"codebase/models/flow.py": FLOWS})
