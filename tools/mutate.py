@@ -30,27 +30,34 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # dependency order: a module is re-executed after those it imports from
-MODULES = ("reductions", "bernoulli", "gaussian", "bounds", "flows")
+MODULES = ("reductions", "bernoulli", "gaussian", "bounds", "flows", "gmvae", "ssvae")
 FILES = {
     "sample_gaussian": "test_sample_gaussian.py", "log_normal": "test_log_normal.py", "kl_normal": "test_kl_normal.py",
     "log_bernoulli_with_logits": "test_log_bernoulli_with_logits.py", "log_mean_exp": "test_log_mean_exp.py",
     "negative_elbo_bound": "test_negative_elbo_bound.py", "negative_iwae_bound": "test_negative_iwae_bound.py",
     "affine_flow_log_prob": "test_affine_flow.py", "AffineCoupling": "test_coupling.py",
+    "gmvae_negative_elbo_bound": "test_gmvae_negative_elbo_bound.py",
+    "gmvae_negative_iwae_bound": "test_gmvae_negative_iwae_bound.py",
+    "ssvae_negative_elbo_bound": "test_ssvae_negative_elbo_bound.py",
 }
+GMVAE = ("gmvae_negative_elbo_bound", "gmvae_negative_iwae_bound")
+SSVAE = ("ssvae_negative_elbo_bound",)
 # each mutated function (module.qualname) -> the contract names whose reference calls it
 TARGETS = {
-    "gaussian.reparameterize": ("sample_gaussian", "negative_elbo_bound", "negative_iwae_bound"),
-    "gaussian.sample_gaussian": ("sample_gaussian", "negative_elbo_bound", "negative_iwae_bound"),
-    "gaussian.log_normal": ("log_normal", "negative_iwae_bound"),
+    "gaussian.reparameterize": ("sample_gaussian", "negative_elbo_bound", "negative_iwae_bound", *GMVAE, *SSVAE),
+    "gaussian.sample_gaussian": ("sample_gaussian", "negative_elbo_bound", "negative_iwae_bound", *GMVAE, *SSVAE),
+    "gaussian.log_normal": ("log_normal", "negative_iwae_bound", *GMVAE),
     "gaussian.log_standard_normal": ("negative_iwae_bound", "affine_flow_log_prob"),
-    "gaussian.log_normal_mixture": ("log_normal",),
-    "gaussian.kl_normal": ("kl_normal", "negative_elbo_bound", "negative_iwae_bound"),
-    "bernoulli.log_bernoulli_with_logits": ("log_bernoulli_with_logits", "negative_elbo_bound", "negative_iwae_bound"),
-    "reductions.log_mean_exp": ("log_mean_exp", "log_normal"),
-    "bounds.kl_per_dimension": ("negative_elbo_bound", "negative_iwae_bound"),
+    "gaussian.log_normal_mixture": ("log_normal", *GMVAE),
+    "gaussian.kl_normal": ("kl_normal", "negative_elbo_bound", "negative_iwae_bound", *SSVAE),
+    "bernoulli.log_bernoulli_with_logits": ("log_bernoulli_with_logits", "negative_elbo_bound", "negative_iwae_bound", *GMVAE,
+                                             *SSVAE),
+    "reductions.log_mean_exp": ("log_mean_exp", "log_normal", *GMVAE),
+    "bounds.kl_per_dimension": ("negative_elbo_bound", "negative_iwae_bound", *SSVAE),
     "bounds.elbo_terms": ("negative_elbo_bound",),
     "bounds.negative_elbo_bound": ("negative_elbo_bound",),
-    "bounds.iwae_log_weights": ("negative_iwae_bound",),
+    "bounds.iwae_log_weights": ("negative_iwae_bound", "gmvae_negative_iwae_bound"),
+    "bounds.iwae_sums": ("negative_iwae_bound", "gmvae_negative_iwae_bound"),
     "bounds.negative_iwae_bound": ("negative_iwae_bound",),
     "flows.affine_flow_log_prob": ("affine_flow_log_prob",),
     "flows.AffineCoupling._mask": ("AffineCoupling",),
@@ -58,6 +65,11 @@ TARGETS = {
     "flows.AffineCoupling.log_det": ("AffineCoupling",),
     "flows.AffineCoupling.forward": ("AffineCoupling",),
     "flows.AffineCoupling.inverse": ("AffineCoupling",),
+    "gmvae.gmvae_negative_elbo_bound": ("gmvae_negative_elbo_bound",),
+    "gmvae._log_mixture_prior": ("gmvae_negative_iwae_bound",),
+    "gmvae.gmvae_negative_iwae_bound": ("gmvae_negative_iwae_bound",),
+    "ssvae.kl_categorical_uniform": SSVAE,
+    "ssvae.ssvae_negative_elbo_bound": SSVAE,
 }
 SWAP_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult,
               ast.FloorDiv: ast.Mult}
@@ -188,7 +200,7 @@ def _install(sources: dict):
         module = sys.modules[f"impls.{name}"]
         exec(compile(sources[name], str(REPO / "impls" / f"{name}.py"), "exec"), module.__dict__)
     for name in ("log_bernoulli_with_logits", "negative_elbo_bound", "negative_iwae_bound", "kl_normal", "log_normal",
-                 "log_normal_mixture", "sample_gaussian", "log_mean_exp"):
+                 "log_normal_mixture", "sample_gaussian", "log_mean_exp", *GMVAE, *SSVAE):
         for module in MODULES:
             if hasattr(sys.modules[f"impls.{module}"], name):
                 setattr(impls, name, getattr(sys.modules[f"impls.{module}"], name))
