@@ -185,7 +185,51 @@ def assert_gradients_match_oracle(fn, oracle, args: dict, *, cotangent_rng, what
     out = fn(*leaves.values(), *extra)
     expected = oracle(*leaves.values(), *extra)
     check_tensor(out, name=what, shape=tuple(expected.shape), dtype=torch.float64)
-    assert_close(out, as_numpy(expected), what=what, inputs=inputs, rtol=value_rtol, atol=value_rtol)
     weights = cotangent_rng.normal(size=tuple(expected.shape))
+    if not within(out, as_numpy(expected)):  # a wrong value is its value check's to fail: priced once
+        assert_gradient_matches_own_differences(fn, leaves, out, weights, extra, rng=cotangent_rng, what=what,
+                                                inputs=inputs)
+        return
+    assert_close(out, as_numpy(expected), what=what, inputs=inputs, rtol=value_rtol, atol=value_rtol)
     assert_gradients_close(backward_gradients(out, leaves, weights), oracle_gradients(expected, leaves, weights),
                            what=what, inputs=inputs, causes=causes)
+
+
+def assert_gradient_matches_own_differences(fn, leaves: dict, out, weights, extra=(), *, rng, what: str,
+                                            inputs: str = "", step: float = 1e-3, rtol: float = 1e-3):
+    """For a function whose VALUE is wrong (its value check fails it): its gradient is judged against
+    its own value, so that a value bug is not charged twice. With a direction u (each entry scaled by
+    the input's magnitude, so a variance stays positive) and f(t) = sum weights * fn(args + t u), the
+    autograd directional derivative sum_a <grad_a, u_a> must equal the central difference, Richardson
+    extrapolated ((4 D(h/2) - D(h)) / 3 with D(h) = (f(h) - f(-h)) / 2h, error O(h^4)), within ``rtol``; and the output must be finite and respond to its inputs (a
+    placeholder such as ``return torch.zeros(...)`` still fails)."""
+    __tracebackhide__ = True
+    values = as_numpy(out)
+    if not np.all(np.isfinite(values)):
+        raise AssertionError(f"{what}: the value is not finite, so its gradient cannot be judged. {inputs}")
+    grads = backward_gradients(out, leaves, weights)
+    if all(g is None for g in grads.values()):
+        raise AssertionError(f"{what}: wrong value (see its value check) and no gradient at all: the output is not "
+                             f"connected to its inputs (computed outside torch, or detached). {inputs}")
+    base = {k: t.detach() for k, t in leaves.items()}
+    direction = {k: torch.as_tensor(rng.normal(size=tuple(t.shape)), dtype=t.dtype, device=t.device)
+                 * torch.where(t != 0, t.abs(), torch.ones_like(t)) for k, t in base.items()}
+    w = torch.as_tensor(weights, dtype=out.dtype, device=out.device)
+
+    def f(t):
+        with torch.no_grad():
+            return float((w * fn(*(base[k] + t * direction[k] for k in base), *extra)).sum())
+
+    def central(h):
+        return (f(h) - f(-h)) / (2 * h)
+
+    finite_difference = (4 * central(step / 2) - central(step)) / 3
+    autograd = sum(float((g * direction[k]).sum()) for k, g in grads.items() if g is not None)
+    if finite_difference == 0 and autograd == 0:
+        raise AssertionError(f"{what}: wrong value (see its value check), and the output does not respond to its "
+                             f"inputs. {inputs}")
+    if abs(autograd - finite_difference) > rtol * (abs(autograd) + abs(finite_difference)) + 1e-8:
+        raise AssertionError(
+            f"{what}: wrong value (see its value check), and its gradient does not match even its own value: along a "
+            f"random direction autograd gives {autograd:.10g}, the finite difference of the outputs "
+            f"{finite_difference:.10g}. {inputs}")
