@@ -62,7 +62,7 @@ GRADESCOPE_SCHEMA = {
 EXPECTED = {  # score, and the catalogued bugs the feedback must name
     "alice": (100.0, set()),
     "bob": (None, {"sample_std_as_variance", "kl_reversed"}),
-    "carol": (60.0, {"iwae_grouping_bug"}),  # the grouping bug costs the whole IWAE bound group
+    "carol": (63.0, {"iwae_grouping_bug"}),  # the grouping bug costs the whole IWAE bound group (12 points)
     "dave": (0.0, set()),
     "erin": (None, {"lme_naive", "coupling_log_det_not_masked"}),
 }

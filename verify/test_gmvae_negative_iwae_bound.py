@@ -18,7 +18,8 @@ import torch
 from scipy.special import logsumexp
 
 from verify import oracles
-from verify.assertions import as_numpy, assert_close, check_tensor, within
+from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor,
+                               oracle_gradients, within)
 from verify.contract import grades
 from verify.latent_models import BoundedMixtureModel, mixture_prior
 from verify.models import ConjugateModel, MLPDecoder, MLPEncoder, Recorder
@@ -168,6 +169,66 @@ def test_gmvae_negative_iwae_bound_kl_and_rec_match_replay(impl, device, rng, ou
     if not any(within(value, o) for o in options):
         raise AssertionError(f"{NAME}(iw=5): {output} = {float(value):.10g} is not its replayed value over the decoded "
                              f"samples: {', '.join(f'{o:.10g}' for o in options)}")
+
+
+def test_gmvae_negative_iwae_bound_kl_and_rec_are_batch_means(impl, device, rng):
+    """On a batch of 40 copies of one x, kl and rec are means over examples and samples, so each lies
+    between the smallest and the largest of its per-sample values over the decoded latents (a sum over
+    the batch is about 40 times one of them)."""
+    x, enc, dec, pm, pv = _single_example(device, rng)
+    out = _outputs(impl.gmvae_negative_iwae_bound(x.expand(40, X_DIM).clone(), enc, dec, pm, pv, 5))
+    replay = Replay(x, enc, dec, pm, pv, 5, float(out[0]))
+    for label, per_sample in (("kl", replay.kl_all), ("rec", -replay.log_px_z)):
+        value, lo, hi = float(out[LABELS.index(label)]), per_sample.min(), per_sample.max()
+        if not (lo - 1e-6 * (1 + abs(lo)) <= value <= hi + 1e-6 * (1 + abs(hi))):
+            raise AssertionError(f"{NAME}(iw=5) on 40 copies of one example: {label} = {value:.10g} lies outside the "
+                                 f"range of its per-sample values [{lo:.10g}, {hi:.10g}]: it must be a mean over the "
+                                 "examples and samples, not a sum")
+
+
+def _oracle_outputs(x, enc, dec, pm, pv, replay):
+    """niwae (the bound's rows) and the kl / rec candidates (the bound's rows, the others, all), in torch
+    float64 as functions of x, the networks and the prior, at the replayed noise eps = (z - m) / sqrt v."""
+    m, v = enc(x)
+    eps = (torch.as_tensor(replay.all, dtype=m.dtype, device=m.device) - m.detach()) / v.detach().sqrt()
+    z = m + v.sqrt() * eps
+    log_px_z = oracles.torch_log_bernoulli_with_logits(x, dec(z))
+    kl = oracles.torch_log_normal(z, m, v) - oracles.torch_log_normal_mixture(z, pm, pv)
+    log_w = log_px_z - kl
+    rows = torch.as_tensor(replay.bound, device=x.device)
+    niwae = -(torch.logsumexp(log_w[rows], 0) - math.log(len(rows)))
+    rest = np.setdiff1d(np.arange(len(replay.all)), replay.bound)
+    groups = [torch.as_tensor(g, device=x.device) for g in (replay.bound, rest, np.arange(len(replay.all))) if len(g)]
+    return niwae, [kl[g].mean() for g in groups], [-log_px_z[g].mean() for g in groups]
+
+
+@pytest.mark.parametrize("iw", [1, 5], ids=lambda k: f"iw{k}")
+def test_gmvae_negative_iwae_bound_gradients(impl, device, rng, iw):
+    """d niwae, d kl, d rec with respect to x, the prior's means and variances and every weight of the
+    checks' encoder and decoder vs autograd of the float64 oracle on the replayed latents; each output
+    whose value is right is judged (a wrong value is its own check's to fail)."""
+    x, enc, _, pm, pv = _single_example(device, rng)
+    base = MLPDecoder(Z_DIM, X_DIM, seed=41, device=device)
+    dec = Recorder(base)
+    x, pm, pv = (t.detach().clone().requires_grad_(True) for t in (x, pm, pv))
+    wrt = {"x": x, "prior_m": pm, "prior_v": pv, **enc.weights("encoder"), **base.weights("decoder")}
+    out = _outputs(impl.gmvae_negative_iwae_bound(x, enc, dec, pm, pv, iw))
+    replay = Replay(x.detach(), enc, dec, pm.detach(), pv.detach(), iw, float(out[0].detach()))
+    replay.require_bound()
+    niwae, kls, recs = _oracle_outputs(x, enc, base, pm, pv, replay)
+    what = f"{NAME}(iw={iw}) on one example"
+    judged = 0
+    for index, (label, candidates) in enumerate((("niwae", [niwae]), ("kl", kls), ("rec", recs))):
+        exp = next((c for c in candidates if within(out[index].detach(), float(c.detach()))), None)
+        if exp is None:
+            continue  # a wrong value: its own check fails it
+        judged += 1
+        assert_gradients_close(backward_gradients(out[index], wrt, 1.0), oracle_gradients(exp, wrt, 1.0),
+                               what=f"{what}: the gradient of {label}", inputs=f"Inputs: x = {as_numpy(x).tolist()}",
+                               causes="Usual causes: z detached or drawn with .sample(), the prior's parameters "
+                                      "detached, a log-mean-exp done outside torch.")
+    if not judged:
+        raise AssertionError(f"{what}: no output has its replayed value, so no gradient can be judged")
 
 
 def _mean_bounds(impl, model, ks, n=N_EXAMPLES):
