@@ -130,10 +130,20 @@ def _finite_difference_check(tape: _Tape, grads_out, grads_in):
                            "random direction (repeated calls with the same RNG state): the gradients cannot be checked")
     if _agree(predicted=predicted, scale=scale, observed=observed) or not _reproduces(tape):
         return
-    coarse = _observed(grads_out, _evaluate(tape, dirs, sign=1.0, step=FD_COARSE_STEP),
-                       _evaluate(tape, dirs, sign=-1.0, step=FD_COARSE_STEP), step=FD_COARSE_STEP)
-    if not _agree(predicted=predicted, scale=scale, observed=coarse, rtol=FD_COARSE_RTOL):
+    aligned = _aligned(dirs, grads_in)
+    coarse_predicted, coarse_scale = _predicted(grads_in, aligned)
+    coarse = _observed(grads_out, _evaluate(tape, aligned, sign=1.0, step=FD_COARSE_STEP),
+                       _evaluate(tape, aligned, sign=-1.0, step=FD_COARSE_STEP), step=FD_COARSE_STEP)
+    if not _agree(predicted=coarse_predicted, scale=coarse_scale, observed=coarse, rtol=FD_COARSE_RTOL):
         _compare(tape.target, predicted=predicted, scale=scale, observed=observed)
+
+
+def _aligned(dirs, grads_in) -> list:
+    """The coarse retry's direction: |u| with the sign of the returned gradient, entry by entry, so that
+    every term of v^T J u is positive and a lie about one input cannot cancel against another's terms
+    (along a random direction the terms' signed sum may by chance be small beside the tolerance)."""
+    return [None if u is None else u.abs() * torch.where(g >= 0, 1.0, -1.0).to(u.dtype) if g is not None else u
+            for u, g in zip(dirs, grads_in)]
 
 
 def _finite_gradients(tape: _Tape, grads_out, grads_in):
@@ -164,8 +174,10 @@ def _directions(tape: _Tape) -> list:
 
 
 def _magnitude(x):
-    """|x| where x is not 0 (a variance of 1e-6 is moved by a millionth of itself, not by 1e-8), else 1e-2."""
-    return torch.where(x == 0, torch.full_like(x, 1e-2), x.abs())
+    """|x| where x is not 0 (a variance of 1e-6 is moved by a millionth of itself, not by 1e-8), else 1: an
+    input at 0 (a mean of zeros) is moved as much as one of size 1, so that its terms weigh in the comparison
+    as much as the others' (with 1e-2 a lie about its gradient hid under the coarse retry's 1e-2)."""
+    return torch.where(x == 0, torch.ones_like(x), x.abs())
 
 
 def _predicted(grads_in, dirs) -> tuple[float, float]:
