@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -255,7 +256,8 @@ def test_student_report_one_block_per_problem(tmp_path):
     # the first failure and the summary, not once per check (pytest's own short summary after them
     # repeats each message in full where CI is set)
     assert out.split("short test summary info")[0].count("expected ':'") == 2
-    assert "def sample_gaussian(m, v)" in out and "what to fix (1 distinct problems, 4 failed checks)" in out
+    assert "def sample_gaussian(m, v)" in out and re.search(r"what to fix \(1 distinct problems, (\d+) failed checks\)", out)
+    assert re.search(r"(\d+) failed checks\)", out).group(1) == re.search(r"= (\d+) failed", out).group(1)  # all of them
     assert str(REPO) not in out.split("short test summary")[0].split("FAILURES")[-1]
 
     teaches = {"bug": "kl_reversed", "teaches": "computing KL(p || q)"}
