@@ -233,3 +233,23 @@ def assert_gradient_matches_own_differences(fn, leaves: dict, out, weights, extr
             f"{what}: wrong value (see its value check), and its gradient does not match even its own value: along a "
             f"random direction autograd gives {autograd:.10g}, the finite difference of the outputs "
             f"{finite_difference:.10g}. {inputs}")
+
+
+def matching_option(observed, options):
+    """The option (a torch scalar) whose value the observed output has (:func:`within`), or None: an
+    output whose value is wrong has its own check, and its gradient is not judged by the bounds' gradient
+    checks (each property is priced once)."""
+    observed = observed.detach()
+    return next((option for option in options if within(observed, float(option.detach()))), None)
+
+
+def outputs_with_right_values(expected: dict, out, what: str) -> dict:
+    """``expected`` (label -> the matching option or None) restricted to the outputs whose value is right;
+    if none is, the gradients cannot be judged: a failure (a placeholder is not an implementation)."""
+    __tracebackhide__ = True
+    judged = {label: exp for label, exp in expected.items() if exp is not None}
+    if not judged:
+        shown = ", ".join(f"{label} = {float(o.detach()):.10g}" for label, o in zip(expected, out))
+        raise AssertionError(f"{what}: no output has the value of the replayed bound ({shown}), so no gradient can be "
+                             "judged; the checks of the values say what is wrong")
+    return judged

@@ -9,7 +9,7 @@ import torch
 
 from verify import oracles
 from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor, fmt,
-                               oracle_gradients, within)
+                               matching_option, oracle_gradients, outputs_with_right_values, within)
 from verify.models import MLPDecoder, MLPEncoder, Recorder
 from verify.stats import ALPHA_CHECK, assert_independent_standard_pairs_by_dkwm, assert_true_cdf_equal_by_dkwm
 from verify.contract import grades
@@ -174,22 +174,6 @@ def _oracle_terms(x, enc, decoder, latents):
     return kl, recs + [torch.stack(recs).mean()]
 
 
-def _matching(observed, options, what):
-    """The option (a torch scalar) whose value the observed output has, or None: an output whose value is
-    wrong has its own check, and its gradient is not judged here (each property is priced once)."""
-    observed = observed.detach()
-    return next((option for option in options if within(observed, float(option.detach()))), None)
-
-
-def _require_some(expected: dict, out, what):
-    """The outputs whose value is right; if none is, the gradients cannot be judged: a failure (a placeholder
-    is not an implementation)."""
-    judged = {label: exp for label, exp in expected.items() if exp is not None}
-    if not judged:
-        shown = ", ".join(f"{label} = {float(o.detach()):.10g}" for label, o in zip(expected, out))
-        raise AssertionError(f"{what}: no output has the value of the replayed bound ({shown}), so no gradient can be "
-                             "judged; the checks of the values say what is wrong")
-    return judged
 
 
 @pytest.mark.parametrize("batch, log10_v", [(1, None), (5, None), (7, (-6, 6))], ids=["1", "5", "7-wide-variances"])
@@ -207,11 +191,11 @@ def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
     kl, recs = _oracle_terms(x, enc, base, latents)
     wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
     what = f"negative_elbo_bound on a batch of {batch} (binary x, the checks' networks{wide})"
-    expected = {"nelbo": _matching(out[0], [kl + r for r in recs], f"{what}: nelbo vs the replayed kl + rec"),
-                "kl": _matching(out[1], [kl], f"{what}: kl vs the analytic batch-mean KL"),
-                "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
+    expected = {"nelbo": matching_option(out[0], [kl + r for r in recs]),
+                "kl": matching_option(out[1], [kl]),
+                "rec": matching_option(out[2], recs)}
     inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(latents)}."
-    judged = _require_some(expected, out, what)
+    judged = outputs_with_right_values(expected, out, what)
     for index, (label, exp) in enumerate(expected.items()):
         if label not in judged:
             continue

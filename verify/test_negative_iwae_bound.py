@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 
 from verify import oracles
 from verify.assertions import (as_numpy, assert_close, assert_gradients_close, backward_gradients, check_tensor, fmt,
-                               oracle_gradients, within)
+                               matching_option, oracle_gradients, outputs_with_right_values, within)
 from verify.models import BoundedModel, ConjugateModel, MLPDecoder, MLPEncoder, Recorder
 from verify.stats import (
     ALPHA_CHECK,
@@ -354,22 +354,6 @@ IWAE_GRADIENT_CAUSES = ("Usual causes: z drawn with .sample() or detached (the e
                         "the weights' z), the log-mean-exp of the weights computed in numpy, or a term detached.")
 
 
-def _matching(observed, options, what):
-    """The option (a torch scalar) whose value the observed output has, or None: an output whose value is
-    wrong has its own check, and its gradient is not judged here (each property is priced once)."""
-    observed = observed.detach()
-    return next((option for option in options if within(observed, float(option.detach()))), None)
-
-
-def _require_some(expected: dict, out, what):
-    """The outputs whose value is right; if none is, the gradients cannot be judged: a failure (a placeholder
-    is not an implementation)."""
-    judged = {label: exp for label, exp in expected.items() if exp is not None}
-    if not judged:
-        shown = ", ".join(f"{label} = {float(o.detach()):.10g}" for label, o in zip(expected, out))
-        raise AssertionError(f"{what}: no output has the value of the replayed bound ({shown}), so no gradient can be "
-                             "judged; the checks of the values say what is wrong")
-    return judged
 
 
 def _oracle_outputs(x, enc, decoder, replay):
@@ -404,11 +388,11 @@ def test_negative_iwae_bound_gradients(impl, device, rng, iw, log10_v):
     niwae, kls, recs = _oracle_outputs(x, enc, base, replay)
     wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
     what = f"negative_iwae_bound(iw={iw}) on one example (binary x, the checks' networks{wide})"
-    expected = {"niwae": _matching(out[0], [niwae], f"{what}: niwae vs the replayed bound"),
-                "kl": _matching(out[1], kls, f"{what}: kl vs the analytic or replayed KL"),
-                "rec": _matching(out[2], recs, f"{what}: rec vs the replayed -mean log p(x|z)")}
+    expected = {"niwae": matching_option(out[0], [niwae]),
+                "kl": matching_option(out[1], kls),
+                "rec": matching_option(out[2], recs)}
     inputs = f"Inputs: x = {fmt(as_numpy(x))}; the replayed latents {fmt(replay.all)}."
-    judged = _require_some(expected, out, what)
+    judged = outputs_with_right_values(expected, out, what)
     for index, (label, exp) in enumerate(expected.items()):
         if label not in judged:
             continue
@@ -533,8 +517,8 @@ def test_negative_iwae_bound_chunked_gradients(impl, device, rng):
     if found is None:
         raise AssertionError(f"{what}: the decoder received {len(rows)} latents, fewer than iw x B = {b * iw}")
     niwae, rec = _torch_batch_bound(x, enc, base, found)
-    expected = {"niwae": _matching(out[0], [niwae], what), "kl": None, "rec": _matching(out[2], [rec], what)}
-    judged = _require_some(expected, out, what)  # a wrong value has its own check (chunked_batch_by_replay)
+    expected = {"niwae": matching_option(out[0], [niwae]), "kl": None, "rec": matching_option(out[2], [rec])}
+    judged = outputs_with_right_values(expected, out, what)  # a wrong value has its own check (chunked_batch_by_replay)
     inputs = f"Inputs: x of shape {tuple(x.shape)} (binary), iw = {iw}; the replayed latents {fmt(found)}."
     for index, label in ((0, "niwae"), (2, "rec")):
         if label not in judged:
