@@ -68,7 +68,7 @@ class Summary:
 # ``python -m verify NAME ...``: the module whose ``main(argv)`` runs the subcommand NAME
 SUBCOMMANDS = {
     "grade": ("grader.cli", "grade submissions: points, feedback, reports (a class folder, or one submission)"),
-    "grade-metrics": ("grader.metrics", "check a student's reported test-set numbers (JSON, CSV, a log, or the course's metric pickles, read without unpickling)"),
+    "grade-metrics": ("grader.metrics", "check a student's reported test-set numbers (JSON, CSV, a log, or the course's pickles, never unpickled)"),
     "gradescope-bundle": ("grader.gradescope.bundle", "build a Gradescope autograder zip from a rubric"),
     "check": (None, "the default: run the checks (the options above)"),
 }
