@@ -125,6 +125,22 @@ class _Run:
     data_g: torch.Generator
 
 
+def _resume(path, run, kind, config_check=None):
+    """Model, optimizer, batch order and random states from the ``kind`` checkpoint at ``path`` (its
+    ``config`` first passed to ``config_check``, if given): (iteration, training seconds) it was saved at."""
+    ck = _load_checkpoint(path)
+    if ck.get("kind") != kind:
+        raise UsageError(f"{path} is a {ck.get('kind')} checkpoint, not a {kind}'s")
+    if config_check:
+        config_check(ck["config"])
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["optimizer"])
+    run.batches.load_state_dict(ck["batches"])
+    run.data_g.set_state(ck["data_g"])
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["iteration"], ck["train_seconds"]
+
+
 def _setup(args, make_model):
     """The run of ``args``: --out created, the training images loaded, then ``make_model()``, Adam,
     the batch order and the noise generator, seeded from --seed (+ 0, 1, 2)."""

@@ -32,7 +32,8 @@ from training import data as mnist
 from training import evaluate as ev
 from training.loop import (  # noqa: F401  (re-exported: the commands' shared pieces)
     UsageError, Batches, CSVLog, _Run, _adam, _checkpoint, _common, _finish, _ks, _limit, _load_checkpoint,
-    _load_split, _nonneg_float, _nonneg_int, _number, _positive_float, _positive_int, _save_json, _setup, _train_loop)
+    _load_split, _nonneg_float, _nonneg_int, _number, _positive_float, _positive_int, _resume, _save_json, _setup,
+    _train_loop)
 from impls.bounds import elbo_terms, negative_elbo_bound
 from impls.vae import VAE
 
@@ -56,24 +57,10 @@ def vae_objective(model, x, beta=1.0, free_bits=0.0):
     return loss, kl + rec, kl, rec
 
 
-def _resume_vae(path, run):
-    """Model, optimizer, batch order and random states from the VAE checkpoint ``path``:
-    (iteration, training seconds) it was saved at."""
-    ck = _load_checkpoint(path)
-    if ck.get("kind") != "vae":
-        raise UsageError(f"{path} is a {ck.get('kind')} checkpoint, not a VAE's")
-    run.model.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
-    run.batches.load_state_dict(ck["batches"])
-    run.data_g.set_state(ck["data_g"])
-    torch.set_rng_state(ck["torch_rng"])
-    return ck["iteration"], ck["train_seconds"]
-
-
 def train_vae(args):
     run = _setup(args, lambda: VAE(z_dim=args.z_dim, hidden=args.hidden))
     model, ckpt_path = run.model, run.out / "checkpoint.pt"
-    start, elapsed0 = _resume_vae(ckpt_path, run) if args.resume and ckpt_path.exists() else (0, 0.0)
+    start, elapsed0 = _resume(ckpt_path, run, "vae") if args.resume and ckpt_path.exists() else (0, 0.0)
     log = CSVLog(run.out / "metrics.csv", ["iteration", "loss", "nelbo", "kl", "rec", "beta", "seconds"],
                  resume_at=start if args.resume else None)
 

@@ -16,21 +16,6 @@ from training import loop as tr
 
 
 # ------------------------------------------------------------------------------ shared
-def _resume(path, run, kind, config_check=None):
-    """Model, optimizer, batch order and random states from ``path``: (iteration, seconds)."""
-    ck = tr._load_checkpoint(path)
-    if ck.get("kind") != kind:
-        raise tr.UsageError(f"{path} is a {ck.get('kind')} checkpoint, not a {kind}'s")
-    if config_check:
-        config_check(ck["config"])
-    run.model.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
-    run.batches.load_state_dict(ck["batches"])
-    run.data_g.set_state(ck["data_g"])
-    torch.set_rng_state(ck["torch_rng"])
-    return ck["iteration"], ck["train_seconds"]
-
-
 def _saver(run, kind, args):
     path = run.out / "checkpoint.pt"
 
@@ -85,7 +70,7 @@ def _report_targets(metrics, targets, title, args, checked=None):
 def train_gmvae(args):
     run = tr._setup(args, lambda: GMVAE(z_dim=args.z_dim, k=args.k, hidden=args.hidden))
     model, ckpt = run.model, run.out / "checkpoint.pt"
-    start, elapsed0 = _resume(ckpt, run, "gmvae") if args.resume and ckpt.exists() else (0, 0.0)
+    start, elapsed0 = tr._resume(ckpt, run, "gmvae") if args.resume and ckpt.exists() else (0, 0.0)
     log = tr.CSVLog(run.out / "metrics.csv", ["iteration", "nelbo", "kl", "rec", "seconds"],
                     resume_at=start if args.resume else None)
 
@@ -187,7 +172,7 @@ def train_ssvae(args):
             raise tr.UsageError(f"{ckpt} was trained with --gen-weight {cfg['gen_weight']:g} --class-weight "
                                 f"{cfg['class_weight']:g}, not {args.gen_weight:g} and {args.class_weight:g}")
 
-    start, elapsed0 = _resume(ckpt, run, "ssvae", same_weights) if args.resume and ckpt.exists() else (0, 0.0)
+    start, elapsed0 = tr._resume(ckpt, run, "ssvae", same_weights) if args.resume and ckpt.exists() else (0, 0.0)
     gen = args.gen_weight > 0
     fields = ["iteration", "loss", "ce", "train_acc"] + (["nelbo", "kl_z", "kl_y", "rec"] if gen else []) + ["seconds"]
     log = tr.CSVLog(run.out / "metrics.csv", fields, resume_at=start if args.resume else None)
