@@ -91,6 +91,25 @@ class Recorder:
         self.inputs.append(z.detach().clone())
         return self.decoder(z)
 
+    def by_example(self, batch: int, z_dim: int, name: str) -> np.ndarray:
+        """The recorded latents as (samples, batch, D), in the order decoded: calls of shape (..., B, D), or
+        one call per example (a Python loop over the batch), (1, D) or (D,) each; ``name`` heads the
+        failure when the calls fit no such layout."""
+        rows = []
+        for z in self.inputs:
+            if z.shape[-1] != z_dim:
+                raise AssertionError(f"{name}: the decoder was called with latents of shape {tuple(z.shape)}; expected "
+                                     f"(..., {batch}, {z_dim}) for a batch of {batch} examples with a {z_dim}-dim latent "
+                                     "(or one example at a time)")
+            rows.append(z.reshape(-1, z_dim))
+        if not rows:
+            raise AssertionError(f"{name}: the decoder was never called")
+        flat = torch.cat(rows)
+        if flat.shape[0] % batch:
+            raise AssertionError(f"{name}: the decoder received {flat.shape[0]} latents for a batch of {batch} examples; "
+                                 "expected one sample (or a fixed number of samples) per example")
+        return flat.reshape(-1, batch, z_dim).detach().cpu().numpy().astype(np.float64)
+
     def latents(self, z_dim: int) -> torch.Tensor:
         """All recorded latents as rows (N, z_dim)."""
         return torch.cat([z.reshape(-1, z_dim) for z in self.inputs]) if self.inputs else torch.zeros(0, z_dim)

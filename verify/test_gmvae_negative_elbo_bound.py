@@ -48,31 +48,13 @@ def _outputs(out, labels=LABELS, name=NAME):
     return out
 
 
-def latents_by_example(dec, batch, z_dim, name=NAME):
-    """Recorded latents as (samples, batch, D), in the order decoded (a batch per call, or one example
-    per call: a Python loop over the batch)."""
-    rows = []
-    for z in dec.inputs:
-        if z.shape[-1] != z_dim:
-            raise AssertionError(f"{name}: the decoder was called with latents of shape {tuple(z.shape)}; expected "
-                                 f"(..., {batch}, {z_dim}) for a batch of {batch} with a {z_dim}-dim latent")
-        rows.append(z.reshape(-1, z_dim))
-    if not rows:
-        raise AssertionError(f"{name}: the decoder was never called")
-    flat = torch.cat(rows)
-    if flat.shape[0] % batch:
-        raise AssertionError(f"{name}: the decoder received {flat.shape[0]} latents for a batch of {batch} examples; "
-                             "expected one sample (or a fixed number of samples) per example")
-    return as_numpy(flat.reshape(-1, batch, z_dim))
-
-
 class ElboReplay:
     """Per decoded sample s and example b: the Monte Carlo KL log q(z|x) - log p(z) under the mixture,
     -log p(x|z), and the same KL against N(0, I) and without the mixture's -log k (for the hints)."""
 
     def __init__(self, x, enc, dec, prior_m, prior_v):
         batch = x.shape[0]
-        self.z = latents_by_example(dec, batch, Z_DIM)  # (S, B, D)
+        self.z = dec.by_example(batch, Z_DIM, NAME)  # (S, B, D)
         m, v = (as_numpy(t) for t in enc(x))
         pm, pv = as_numpy(prior_m), as_numpy(prior_v)
         flat = self.z.reshape(-1, Z_DIM)
@@ -209,7 +191,7 @@ def test_gmvae_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
     batch = 4000
     x, enc, dec, pm, pv = _setup(device, rng, batch)
     impl.gmvae_negative_elbo_bound(x, enc, dec, pm, pv)
-    z = latents_by_example(dec, batch, Z_DIM)
+    z = dec.by_example(batch, Z_DIM, NAME)
     m, v = (as_numpy(t) for t in enc(x))
     eps = (z - m) / np.sqrt(v)
     what = f"{NAME}: decoded latents standardized by q(z|x), (z - m)/sqrt(v)"

@@ -34,31 +34,11 @@ def _outputs(out, name):
     return out
 
 
-def _latents_by_example(dec, batch, name):
-    """Recorded latents as (samples, batch, D), in the order decoded: calls of shape (..., B, D), or one
-    call per example (a Python loop over the batch), (1, D) or (D,) each."""
-    rows = []
-    for z in dec.inputs:
-        if z.shape[-1] != Z_DIM:
-            raise AssertionError(
-                f"{name}: the decoder was called with latents of shape {tuple(z.shape)}; expected (..., {batch}, {Z_DIM}) "
-                f"for a batch of {batch} examples with a {Z_DIM}-dim latent (or one example at a time)"
-            )
-        rows.append(z.reshape(-1, Z_DIM))
-    if not rows:
-        raise AssertionError(f"{name}: the decoder was never called")
-    flat = torch.cat(rows)
-    if flat.shape[0] % batch:
-        raise AssertionError(f"{name}: the decoder received {flat.shape[0]} latents for a batch of {batch} examples; "
-                             "expected one sample (or a fixed number of samples) per example")
-    return as_numpy(flat.reshape(-1, batch, Z_DIM))
-
-
 def _replayed_rec(dec, x, device, name="negative_elbo_bound"):
     """-mean_b log p(x_b | z_b) over the latents the decoder received, and per call (a student may
     decode twice: the bound's sample and rec's)."""
     batch = x.shape[0]
-    z = _latents_by_example(dec, batch, name)  # (S, B, D)
+    z = dec.by_example(batch, Z_DIM, name)  # (S, B, D)
     logits = as_numpy(dec.decoder(torch.as_tensor(z, device=device)))
     log_px_z = oracles.log_bernoulli_with_logits(as_numpy(x)[None], logits)  # (S, B)
     return -log_px_z.mean(), [float(-r.mean()) for r in log_px_z], log_px_z
@@ -132,7 +112,7 @@ def test_negative_elbo_bound_decodes_samples_from_q(impl, device, rng):
     batch = 5000  # a per-example loop makes 2 network calls an example, each crossing the sandbox
     x, enc, dec = _setup(device, rng, batch)
     impl.negative_elbo_bound(x, enc, dec)
-    z = _latents_by_example(dec, batch, "negative_elbo_bound")
+    z = dec.by_example(batch, Z_DIM, "negative_elbo_bound")
     m, v = (as_numpy(t) for t in enc(x))
     eps = (z - m) / np.sqrt(v)  # (S, B, D)
     what = "negative_elbo_bound: decoded latents standardized by q(z|x), (z - m)/sqrt(v)"
@@ -187,7 +167,7 @@ def test_negative_elbo_bound_gradients(impl, device, rng, batch, log10_v):
     x = torch.as_tensor((rng.uniform(size=(batch, X_DIM)) < 0.5).astype(float), device=device).requires_grad_(True)
     wrt = {"x": x, **enc.weights("encoder"), **base.weights("decoder")}
     out = _outputs(impl.negative_elbo_bound(x, enc, dec), "negative_elbo_bound")
-    latents = _latents_by_example(dec, batch, "negative_elbo_bound")  # before any backward pass decodes more
+    latents = dec.by_example(batch, Z_DIM, "negative_elbo_bound")  # before any backward pass decodes more
     kl, recs = _oracle_terms(x, enc, base, latents)
     wide = "" if log10_v is None else f", the encoder's variances from 1e{log10_v[0]} to 1e{log10_v[1]}"
     what = f"negative_elbo_bound on a batch of {batch} (binary x, the checks' networks{wide})"
@@ -208,10 +188,10 @@ def test_negative_elbo_bound_fresh_samples_each_call(impl, device, rng):
     module-level cache of the noise, or torch.manual_seed inside, repeats it)."""
     x, enc, dec = _setup(device, rng, 6)
     impl.negative_elbo_bound(x, enc, dec)
-    first = _latents_by_example(dec, 6, "negative_elbo_bound")
+    first = dec.by_example(6, Z_DIM, "negative_elbo_bound")
     dec.inputs.clear()
     impl.negative_elbo_bound(x, enc, dec)
-    second = _latents_by_example(dec, 6, "negative_elbo_bound")
+    second = dec.by_example(6, Z_DIM, "negative_elbo_bound")
     if first.shape == second.shape and np.array_equal(first, second):
         raise AssertionError("negative_elbo_bound: two consecutive calls on the same batch decoded the same latents "
                              f"{fmt(first)}: each call must draw fresh samples z ~ q(z|x)")
