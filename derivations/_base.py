@@ -7,13 +7,14 @@ never drift apart.
 """
 from __future__ import annotations
 
-import functools
 import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import sympy as sp
+
+from .numeric import float64_oracle  # noqa: F401  (the derivation modules import it from here)
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,6 @@ class Derivation:
             lines += [f"{i}. {description}", show(expr)]
         lines += [f"Result, as a function of ({args}):", show(self.expr)]
         return "\n".join(lines)
-
-
-def float64_oracle(fn: Callable) -> Callable[..., np.ndarray]:
-    """Decorate a numpy formula: cast every argument and the result to float64."""
-
-    @functools.wraps(fn)
-    def oracle(*values):
-        values = [np.asarray(v, dtype=np.float64) for v in values]
-        return np.asarray(fn(*values), dtype=np.float64)
-
-    return oracle
 
 
 def require_equal(lhs, rhs, what: str) -> None:

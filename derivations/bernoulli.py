@@ -18,13 +18,9 @@ import numpy as np
 import sympy as sp
 
 from ._base import Derivation, conclude, float64_oracle, lazy_attributes, require_equal
+from .numeric import log_likelihood_oracle
 
 __all__ = ["log_likelihood", "LOG_LIKELIHOOD"]
-
-
-@float64_oracle
-def _log_likelihood_oracle(x, l):
-    return -(x * np.logaddexp(0.0, -l) + (1.0 - x) * np.logaddexp(0.0, l))
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,7 +35,7 @@ def log_likelihood() -> Derivation:
     closed = x * l - sp.log(1 + sp.exp(l))
     require_equal(naive, softplus_form, "the softplus form")
     return conclude(
-        "bernoulli.log_likelihood", (x, l), _log_likelihood_oracle,
+        "bernoulli.log_likelihood", (x, l), log_likelihood_oracle,
         derived=softplus_form, what="the logit form",
         steps=(
             ("Bernoulli log-likelihood, mean p", generic),

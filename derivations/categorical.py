@@ -28,18 +28,13 @@ import functools
 
 import numpy as np
 import sympy as sp
-from scipy.special import xlogy
 
 from . import gaussian
 from ._base import Derivation, conclude, float64_oracle, lazy_attributes, require_equal
+from .numeric import kl_uniform_term
 
 __all__ = ["kl_uniform", "enumerated_elbo", "mixture_log_density", "KL_UNIFORM", "ENUMERATED_ELBO",
            "MIXTURE_LOG_DENSITY"]
-
-
-@float64_oracle
-def _kl_uniform_term(q, n_classes):
-    return xlogy(q, q) + q * np.log(n_classes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +48,7 @@ def kl_uniform() -> Derivation:
     summed = sum(term.subs({q: p, n: 3}) for p in probs)
     require_equal(definition, summed, "KL(q || U_3) = sum_y (q_y log q_y + q_y log 3)")
     return Derivation(
-        name="categorical.kl_uniform", expr=term, symbols=(q, n), oracle=_kl_uniform_term,
+        name="categorical.kl_uniform", expr=term, symbols=(q, n), oracle=kl_uniform_term,
         steps=(
             ("KL(q || U_3) = sum_y q_y log(q_y / (1/3)), three classes", definition),
             ("log(q/(1/Y)) = log q + log Y: a sum of per-class terms", summed),
@@ -64,7 +59,7 @@ def kl_uniform() -> Derivation:
 
 @float64_oracle
 def _enumerated_elbo_oracle(q, m1, v1, m2, v2, r1, r2):
-    kl_y = _kl_uniform_term(q, 2.0) + _kl_uniform_term(1.0 - q, 2.0)
+    kl_y = kl_uniform_term(q, 2.0) + kl_uniform_term(1.0 - q, 2.0)
     kl1, kl2 = gaussian.KL.oracle(m1, v1, 0.0, 1.0), gaussian.KL.oracle(m2, v2, 0.0, 1.0)
     return -(kl_y + q * (kl1 + r1) + (1.0 - q) * (kl2 + r2))
 

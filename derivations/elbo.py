@@ -30,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 from ._base import Derivation, conclude, float64_oracle, lazy_attributes, require_equal
-from .gaussian import _log_density_oracle, expectation, kl, kl_gaussians, log_density
+from .gaussian import log_density_oracle, expectation, kl, kl_gaussians, log_density
 
 __all__ = ["log_marginal", "posterior", "elbo", "kl_gaussians", "identity", "IDENTITY"]
 
@@ -77,7 +77,7 @@ def elbo(x, A, b, s2, qm, qcov):
 
 @float64_oracle
 def _log_marginal_1d(x, a, b, s2):
-    return _log_density_oracle(x, b, a * a + s2)
+    return log_density_oracle(x, b, a * a + s2)
 
 
 def _log_normal(x, m, v):

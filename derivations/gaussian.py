@@ -31,6 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ._base import Derivation, conclude, float64_oracle, lazy_attributes
+from .numeric import kl_oracle, log_density_oracle
 
 __all__ = [
     "density", "expectation", "log_density", "kl", "kl_standard",
@@ -68,11 +69,6 @@ def expectation(expr, var, mean, variance):
 
 
 # ---------------------------------------------------------------- log density
-@float64_oracle
-def _log_density_oracle(x, m, v):
-    return -0.5 * (np.log(2 * np.pi) + np.log(v) + (x - m) ** 2 / v)
-
-
 @functools.lru_cache(maxsize=None)
 def log_density() -> Derivation:
     """log N(x; m, v) = -1/2 (log 2pi + log v + (x - m)^2 / v)."""
@@ -82,7 +78,7 @@ def log_density() -> Derivation:
     expanded = sp.expand(sp.expand_log(sp.log(pdf), force=True))
     closed = -(sp.log(2 * sp.pi) + sp.log(v) + (x - m) ** 2 / v) / 2
     return conclude(
-        "gaussian.log_density", (x, m, v), _log_density_oracle,
+        "gaussian.log_density", (x, m, v), log_density_oracle,
         derived=expanded, what="the log of the Gaussian density",
         steps=(
             ("density N(x; m, v), v = variance", pdf),
@@ -94,12 +90,6 @@ def log_density() -> Derivation:
 
 
 # ------------------------------------------------------------------------- KL
-@float64_oracle
-def _kl_oracle(qm, qv, pm, pv):
-    ratio = qv / pv  # r - 1 - log r >= 0 and the mean term >= 0: no cancellation between them
-    return 0.5 * (ratio - 1.0 - np.log(ratio)) + 0.5 * (qm - pm) ** 2 / pv
-
-
 @functools.lru_cache(maxsize=None)
 def kl() -> Derivation:
     """KL(N(qm, qv) || N(pm, pv)) = 1/2 (log(pv/qv) + (qv + (qm - pm)^2)/pv - 1)."""
@@ -111,7 +101,7 @@ def kl() -> Derivation:
     integrated = expectation(log_ratio, x, qm, qv)
     closed = (sp.log(pv / qv) + (qv + (qm - pm) ** 2) / pv - 1) / 2
     return conclude(
-        "gaussian.kl", (qm, qv, pm, pv), _kl_oracle,
+        "gaussian.kl", (qm, qv, pm, pv), kl_oracle,
         derived=integrated, what="the Gaussian KL closed form",
         steps=(
             ("definition KL(q || p), q = N(q_m, q_v), p = N(p_m, p_v)",

@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
                    help="no sandbox: import submissions into the checks' process (trusted code only, faster)")
     p.add_argument("--no-zygote", dest="zygote", action="store_false",
                    help="start a fresh process per submission (the imports paid per student) instead of forking "
-                        "one pre-imported process")
+                        "one pre-imported process (a job of one submission always starts it fresh)")
     return p
 
 

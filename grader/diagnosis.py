@@ -77,41 +77,61 @@ def _outputs_of(target):
     return [(j, label) for j, label in enumerate(labels)] if labels else [(None, target)]
 
 
-def _candidates(target, calls, reference, j):
-    """Bugs whose output ``j`` equals the submission's on every recorded call (the reference's does not)."""
-    if all(_same(_part(_replay(reference, c), j), _part(c.output, j)) for c in calls):
-        return []
-    return [b for b in bugs_for(target) if all(_same(_part(_replay(b.fn, c), j), _part(c.output, j)) for c in calls)]
+class _Replays:
+    """Each function's outputs on the recorded calls and on the probe, computed once and only when
+    asked (a bug that differs from the submission on the small probe is never replayed on the
+    checks' inputs, which may hold millions of pixels)."""
+
+    def __init__(self, target, calls, reference, submission):
+        self.calls, self.reference = calls, reference
+        self.probe = PROBES[target]()
+        self.state = torch.Generator().manual_seed(PROBE_SEED).get_state()
+        self._cache: dict = {}
+        self.whole = _run(submission, self.probe, {}, self.state)  # the submission on the probe
+
+    def on_probe(self, fn):
+        return self._get(("probe", id(fn)), lambda: _run(fn, self.probe, {}, self.state))
+
+    def on_call(self, fn, i):
+        return self._get((i, id(fn)), lambda: _replay(fn, self.calls[i]))
+
+    def reproduces_calls(self, fn, j) -> bool:
+        """Does ``fn``'s output ``j`` equal the submission's on every recorded call?"""
+        return all(_same(_part(self.on_call(fn, i), j), _part(c.output, j)) for i, c in enumerate(self.calls))
+
+    def _get(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
 
-def _confirmed(target, candidates, j, submission, reference):
-    """The one candidate that the probe confirms for output ``j``, or None."""
-    probe = PROBES.get(target)
-    if probe is None or submission is None or not candidates:
+def _explained(target, replays: _Replays, j):
+    """The one catalogued bug that explains output ``j``, or None: it must reproduce the submission's
+    output on every recorded call (where the reference does not) and on the discriminating probe
+    (where the reference does not either); of several, the one that reproduces every output."""
+    seen = _part(replays.whole, j)
+    if seen is None or _same(_part(replays.on_probe(replays.reference), j), seen):
         return None
-    args = probe()
-    state = torch.Generator().manual_seed(PROBE_SEED).get_state()
-    whole = _run(submission, args, {}, state)
-    seen = _part(whole, j)
-    if seen is None or _same(_part(_run(reference, args, {}, state), j), seen):
+    on_probe = [b for b in bugs_for(target) if _same(_part(replays.on_probe(b.fn), j), seen)]
+    if not on_probe or replays.reproduces_calls(replays.reference, j):
         return None
-    outputs = {b.name: _run(b.fn, args, {}, state) for b in candidates}
-    matching = [b for b in candidates if _same(_part(outputs[b.name], j), seen)]
+    matching = [b for b in on_probe if replays.reproduces_calls(b.fn, j)]
     if len(matching) > 1:  # the same value of this output: the one that explains every output, if one does
-        matching = [b for b in matching if _same(outputs[b.name], whole)]
+        matching = [b for b in matching if _same(replays.on_probe(b.fn), replays.whole)]
     return matching[0] if len(matching) == 1 else None
 
 
 def explain_outputs(target: str, calls, reference, submission=None) -> list[Finding]:
     """The catalogued bugs of ``target`` that explain its outputs, one per output at most (see the module)."""
     calls = [c for c in calls if c.name == target][:MAX_CALLS_COMPARED]
-    if not calls:
+    if not calls or submission is None or target not in PROBES:
         return []
     state = torch.random.get_rng_state()
     try:
+        replays = _Replays(target, calls, reference, submission)
         findings = []
         for j, label in _outputs_of(target):
-            found = _confirmed(target, _candidates(target, calls, reference, j), j, submission, reference)
+            found = _explained(target, replays, j)
             if found is not None:
                 findings.append(Finding(target, label, found))
         return findings

@@ -293,9 +293,13 @@ def grade(paths: list[str], rubric: Rubric, options: GradeOptions | None = None,
             results[i] = reuse(label, path) if reuse is not None else None
             if results[i] is not None:
                 tick(results[i], reused=True)
-            else:
-                zygote = zygote or _start_zygote(options)
-                futures[pool.submit(grade_submission, label, path, rubric, options, zygote)] = i
+        todo = [i for i, r in enumerate(results) if r is None]
+        # a zygote pays every import once for all; for one submission a fresh process imports only
+        # what its checks use (a one-check regrade needs neither scipy nor sympy)
+        zygote = _start_zygote(options) if len(todo) > 1 else None
+        for i in todo:
+            label, path = subs[i]
+            futures[pool.submit(grade_submission, label, path, rubric, options, zygote)] = i
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             tick(results[futures[fut]])

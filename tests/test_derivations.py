@@ -278,3 +278,23 @@ def test_mixture_log_density_matches_scipy_and_is_stable_far_away():
     np.testing.assert_allclose(d.oracle(z, m1, v1, m2, v2), direct, rtol=1e-13)
     far = d.oracle(0.0, 1e3, 1.0, 2e3, 1.0)  # both densities underflow; the log-sum-exp form does not
     np.testing.assert_allclose(far, -0.5 * np.log(2 * np.pi) - 0.5e6 - np.log(2), rtol=1e-13)
+
+
+def test_the_checks_oracles_are_the_derivations_own_closed_forms():
+    """verify/oracles.py calls these numpy functions without building the derivations (no SymPy at
+    check time): they must be the very oracles the derivations prove against their closed forms."""
+    from derivations import bernoulli, categorical, gaussian, numeric
+
+    assert gaussian.LOG_DENSITY.oracle is numeric.log_density_oracle
+    assert gaussian.KL.oracle is numeric.kl_oracle
+    assert bernoulli.LOG_LIKELIHOOD.oracle is numeric.log_likelihood_oracle
+    assert categorical.KL_UNIFORM.oracle is numeric.kl_uniform_term
+
+
+def test_the_checks_oracles_import_no_sympy():
+    """Importing verify.oracles (and so derivations.numeric) leaves SymPy unimported."""
+    import subprocess
+    import sys
+
+    code = "import sys, verify.oracles; assert 'sympy' not in sys.modules, 'sympy imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))

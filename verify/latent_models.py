@@ -17,11 +17,12 @@ import math
 
 import numpy as np
 import torch
-from scipy import integrate
-from scipy.special import log_expit, logsumexp
 
 from verify import oracles
+from verify.lazy import OnFirstUse
 from verify.models import ConstantEncoder
+
+integrate, special = OnFirstUse("scipy.integrate"), OnFirstUse("scipy.special")
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -142,8 +143,9 @@ class BoundedMixtureModel:
         self.prior_v = t(self.VARIANCES).reshape(1, self.k, 1)
         self.encoder = ConstantEncoder(t([0.0]), t([1.0]))
         ratio = [0.0] + [-0.5 * math.log(v) + m * m / (2 * (1 - v)) for m, v in zip(self.MEANS[1:], self.VARIANCES[1:])]
-        self.log_ratio_interval = (-math.log(self.k), float(logsumexp(ratio)) - math.log(self.k))
-        lo, hi = self.pixels * float(log_expit(-self.SCALE)), self.pixels * float(log_expit(self.SCALE))
+        self.log_ratio_interval = (-math.log(self.k), float(special.logsumexp(ratio)) - math.log(self.k))
+        lo = self.pixels * float(special.log_expit(-self.SCALE))
+        hi = self.pixels * float(special.log_expit(self.SCALE))
         self.log_weight_interval = (lo + self.log_ratio_interval[0], hi + self.log_ratio_interval[1])
         self.RANGE = self.log_weight_interval[1] - self.log_weight_interval[0]
 
@@ -156,7 +158,7 @@ class BoundedMixtureModel:
     def log_weight(self, z):
         """float64 numpy: log p(x|z) + log p(z) - log q(z) for x = all ones, elementwise in z."""
         z = np.asarray(z, dtype=np.float64)
-        log_px_z = self.pixels * log_expit(self.SCALE * np.tanh(4 * (z - 1)))
+        log_px_z = self.pixels * special.log_expit(self.SCALE * np.tanh(4 * (z - 1)))
         log_p = oracles.log_normal_mixture(z.reshape(-1, 1), np.reshape(self.MEANS, (1, -1, 1)),
                                            np.reshape(self.VARIANCES, (1, -1, 1))).reshape(z.shape)
         return log_px_z + log_p - oracles.log_standard_normal(z[..., None])

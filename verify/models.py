@@ -18,11 +18,11 @@ import math
 
 import numpy as np
 import torch
-from scipy import integrate
-from scipy.special import log_expit
 
-from derivations import elbo as lg
+from verify.lazy import OnFirstUse
 from verify.oracles import log_standard_normal
+
+integrate, special, lg = OnFirstUse("scipy.integrate"), OnFirstUse("scipy.special"), OnFirstUse("derivations.elbo")
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -155,7 +155,7 @@ class ConjugateModel:
         self.post_m, self.post_v = np.asarray(mean), np.diag(cov).copy()
         assert np.allclose(cov, np.diag(self.post_v), atol=1e-12)
         log_k = np.sum(0.5 * np.log(2 * np.pi * self.s2) - self.c)
-        log_free = self.x_np[:, n_informative:] @ self.free_logits + np.sum(log_expit(-self.free_logits))
+        log_free = self.x_np[:, n_informative:] @ self.free_logits + np.sum(special.log_expit(-self.free_logits))
         self.log_px = lg.log_marginal(self.y, self.A, np.zeros(n_informative), self.s2) + log_k + log_free
         t = functools.partial(torch.as_tensor, dtype=dtype, device=device)
         self.x = t(self.x_np)
@@ -195,7 +195,8 @@ class BoundedModel:
     @property
     def log_weight_interval(self) -> tuple[float, float]:
         """[-P softplus(3), -P softplus(-3)]: every log-weight, and so every L_k, lies in it."""
-        return float(self.pixels * log_expit(-self.SCALE)), float(self.pixels * log_expit(self.SCALE))
+        return (float(self.pixels * special.log_expit(-self.SCALE)),
+                float(self.pixels * special.log_expit(self.SCALE)))
 
     def x(self, batch):
         return torch.ones(batch, self.pixels, dtype=self.dtype, device=self.device)
@@ -205,7 +206,7 @@ class BoundedModel:
 
     def log_px_given_z(self, z):
         """float64 numpy: log p(x|z) for x = all ones."""
-        return self.pixels * log_expit(self.SCALE * np.tanh(4 * (np.asarray(z) - 1)))
+        return self.pixels * special.log_expit(self.SCALE * np.tanh(4 * (np.asarray(z) - 1)))
 
     @functools.cached_property
     def log_px(self) -> float:

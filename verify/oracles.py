@@ -1,7 +1,10 @@
 """Float64 oracles in the contract's shapes, built from the derivations (ground truth).
 
 The derivations give elementwise closed forms; here they are summed over the last dimension
-and reduced the way the contract says. ``log_mean_exp`` uses scipy's logsumexp.
+and reduced the way the contract says. ``log_mean_exp`` uses scipy's logsumexp. The closed forms are
+the derivations' own numpy functions (``derivations.numeric``: the ``oracle`` of each
+:class:`derivations.Derivation`), called without SymPy or building the derivation: SymPy's proof that the closed form is right is the
+derivations' tests' business (tests/test_derivations.py), not a cost of every check run.
 """
 from __future__ import annotations
 
@@ -10,14 +13,13 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import logsumexp
 
-from derivations import bernoulli, categorical, gaussian
+from derivations import numeric
 
 
 def log_normal(x, m, v):
     """log N(x; m, diag v), summed over the last dim (broadcasting)."""
-    return np.sum(gaussian.LOG_DENSITY.oracle(*np.broadcast_arrays(x, m, v)), axis=-1)
+    return np.sum(numeric.log_density_oracle(*np.broadcast_arrays(x, m, v)), axis=-1)
 
 
 def log_standard_normal(x):
@@ -27,15 +29,17 @@ def log_standard_normal(x):
 
 def kl_normal(qm, qv, pm, pv):
     """KL(N(qm, qv) || N(pm, pv)), summed over the last dim (broadcasting)."""
-    return np.sum(gaussian.KL.oracle(*np.broadcast_arrays(qm, qv, pm, pv)), axis=-1)
+    return np.sum(numeric.kl_oracle(*np.broadcast_arrays(qm, qv, pm, pv)), axis=-1)
 
 
 def log_bernoulli_with_logits(x, logits):
     """sum_d x log sigmoid(l) + (1 - x) log sigmoid(-l)."""
-    return np.sum(bernoulli.LOG_LIKELIHOOD.oracle(*np.broadcast_arrays(x, logits)), axis=-1)
+    return np.sum(numeric.log_likelihood_oracle(*np.broadcast_arrays(x, logits)), axis=-1)
 
 
 def log_mean_exp(x, dim):
+    from scipy.special import logsumexp
+
     x = np.asarray(x, dtype=np.float64)
     return logsumexp(x, axis=dim) - math.log(x.shape[dim])
 
@@ -47,6 +51,8 @@ def log_normal_mixture(z, m, v):
 
 def log_softmax(logits):
     """log q(y|x) from the classifier's logits, over the last dim (scipy)."""
+    from scipy.special import logsumexp
+
     logits = np.asarray(logits, dtype=np.float64)
     return logits - logsumexp(logits, axis=-1, keepdims=True)
 
@@ -54,7 +60,7 @@ def log_softmax(logits):
 def kl_categorical_uniform(logits):
     """KL(q || uniform) of q = softmax(logits) over the last dim: the derivation's per-class term, summed."""
     q = np.exp(log_softmax(logits))
-    return np.sum(categorical.KL_UNIFORM.oracle(q, q.shape[-1]), axis=-1)
+    return np.sum(numeric.kl_uniform_term(q, q.shape[-1]), axis=-1)
 
 
 # ------------------------------------------------------------------ float64 torch oracles (gradients)

@@ -51,8 +51,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as _st
+
+from verify.lazy import OnFirstUse
+
+_st, optimize = OnFirstUse("scipy.stats"), OnFirstUse("scipy.optimize")
 
 ALPHA_CHECK = 1e-6
 ALPHA_SUITE = 1e-4
@@ -75,8 +77,10 @@ def hoeffding_radius(n: int, value_range: float, alpha: float, two_sided: bool =
     return value_range * math.sqrt(math.log((2.0 if two_sided else 1.0) / alpha) / (2.0 * n))
 
 
-def ks_distance(samples, cdf=_st.norm.cdf) -> float:
-    """sup_t |F_n(t) - F(t)| of the empirical CDF of ``samples`` (exact, via the order statistics)."""
+def ks_distance(samples, cdf=None) -> float:
+    """sup_t |F_n(t) - F(t)| of the empirical CDF of ``samples`` (exact, via the order statistics);
+    ``cdf``: the standard normal's by default."""
+    cdf = _st.norm.cdf if cdf is None else cdf
     x = np.sort(np.asarray(samples, dtype=np.float64).ravel())
     n = x.size
     f = cdf(x)
