@@ -1,15 +1,18 @@
 """Grading cost, side by side: the zygotes (the default) and today's fresh processes (``--no-zygote``).
 
-``python -m benchmarks.throughput [--rounds N]`` prints, for each path, measured in the same run on
-the example class (examples/class: alice, bob, carol, dave, erin; default rubric):
+``python -m benchmarks.throughput [--rounds N] [--copies K]`` prints, for each path, measured in the
+same run on the example class (examples/class: alice, bob, carol, dave, erin; default rubric):
 
-- per submission: each student graded as a job of its own (``python -m verify grade S --single``):
-  wall time and CPU seconds of every process (``RUSAGE_CHILDREN``: the grader, the checks'
-  processes, the workers, the zygotes; each reaped by its parent), the median over the students;
-- the class in one job with ``--jobs 1`` and ``--jobs 2``: wall time, CPU seconds, CPU seconds per
-  submission, and the checks' cost per submission alone (the checks' process and its workers,
-  from the phase plugin benchmarks/phases.py: what a class of 500 pays per student once the job's
-  start-up is spread), and the speed-up of ``--jobs 2`` over ``--jobs 1``;
+- per submission alone: each student graded as a job of its own (``python -m verify grade S
+  --single``, a fresh checks' process: a job of one submission starts no zygote): wall time and
+  CPU seconds of every process (``RUSAGE_CHILDREN``: the grader, the checks' processes, the
+  workers, the zygotes; each reaped by its parent), the median over the students;
+- a class in one job with ``--jobs 1`` and ``--jobs 2``: the example class K times over (K = 4 by
+  default: 20 submissions, so that the job's start-up, paid once, weighs as it does in a real
+  class; K = 1 is the five students alone): wall time, CPU seconds, CPU seconds per submission (the
+  job's total over its submissions, start-up included), the cost of each submission alone (its
+  checks' process and its worker, from the phase plugin benchmarks/phases.py: the median over the
+  class), submissions per minute, and the speed-up of ``--jobs 2`` over ``--jobs 1``;
 - a one-check regrade of one student (``grade examples/class/alice --single -k CHECK``).
 
 With ``--rounds N`` each figure is the median of N repetitions (run alternately, path by path).
@@ -25,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -62,35 +66,49 @@ def grade_once(paths: list[Path], extra: tuple[str, ...] = ()) -> dict:
     return {"wall": wall, "cpu": cpu, "scores": scores, "checks_cpu": checks_cpu, "load": load}
 
 
+def class_folder(tmp: Path, copies: int) -> Path:
+    """The example class ``copies`` times over in one folder (``alice``, ``alice-2``, ...)."""
+    folder = tmp / f"class-x{copies}"
+    if not folder.exists():
+        for k in range(1, copies + 1):
+            for s in STUDENTS:
+                shutil.copytree(CLASS / s, folder / (s if k == 1 else f"{s}-{k}"))
+    return folder
+
+
 def _median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def measure(rounds: int = 1, paths: dict = PATHS) -> dict:
+def measure(rounds: int = 1, paths: dict = PATHS, copies: int = 4) -> dict:
     """Every figure of the module docstring, for each path; the medians over ``rounds``."""
     out = {name: {"per_submission": {}, "class": {}, "regrade": []} for name in paths}
-    for _ in range(rounds):
-        for name, extra in paths.items():
-            fig = out[name]
-            for s in STUDENTS:
-                fig["per_submission"].setdefault(s, []).append(grade_once([CLASS / s], ("--single", *extra)))
-            for jobs in (1, 2):
-                fig["class"].setdefault(jobs, []).append(grade_once([CLASS], ("--jobs", str(jobs), *extra)))
-            student, check = REGRADE
-            fig["regrade"].append(grade_once([CLASS / student], ("--single", "-k", check, *extra)))
-    return {name: summarize(fig) for name, fig in out.items()}
+    with tempfile.TemporaryDirectory(prefix="dgm-class-") as tmp:
+        folder = class_folder(Path(tmp), copies)
+        for _ in range(rounds):
+            for name, extra in paths.items():
+                fig = out[name]
+                for s in STUDENTS:
+                    fig["per_submission"].setdefault(s, []).append(grade_once([CLASS / s], ("--single", *extra)))
+                for jobs in (1, 2):
+                    fig["class"].setdefault(jobs, []).append(grade_once([folder], ("--jobs", str(jobs), *extra)))
+                student, check = REGRADE
+                fig["regrade"].append(grade_once([CLASS / student], ("--single", "-k", check, *extra)))
+    return {name: summarize(fig, copies) for name, fig in out.items()}
 
 
-def summarize(fig: dict) -> dict:
+def summarize(fig: dict, copies: int = 1) -> dict:
     """The medians: per submission (over the students), the class runs, the regrade."""
     per = {s: {"wall": _median(runs, "wall"), "cpu": _median(runs, "cpu"), "score": runs[0]["scores"].get(s),
                "load": _median(runs, "load")} for s, runs in fig["per_submission"].items()}
+    size = copies * len(STUDENTS)
     classes = {}
     for jobs, runs in fig["class"].items():
         checks = [statistics.median(r["checks_cpu"]) for r in runs if r["checks_cpu"]]
-        classes[jobs] = {"wall": _median(runs, "wall"), "cpu": _median(runs, "cpu"),
-                         "cpu_per_submission": _median(runs, "cpu") / len(STUDENTS),
+        classes[jobs] = {"wall": _median(runs, "wall"), "cpu": _median(runs, "cpu"), "size": size,
+                         "cpu_per_submission": _median(runs, "cpu") / size,
                          "checks_cpu_median": statistics.median(checks) if checks else None,
+                         "per_minute": 60 * size / _median(runs, "wall"),
                          "scores": runs[0]["scores"], "load": _median(runs, "load")}
     regrade = fig["regrade"]
     return {"per_submission": per,
@@ -112,10 +130,10 @@ def render(results: dict) -> str:
                      f"{r['per_submission_cpu_median']:.2f} CPU-s")
         for jobs, c in r["class"].items():
             checks = "" if c["checks_cpu_median"] is None else \
-                f", checks' process + worker per submission {c['checks_cpu_median']:.2f} CPU-s (median)"
-            lines.append(f"  class of {len(STUDENTS)}, --jobs {jobs}: {c['wall']:6.2f} s wall, {c['cpu']:6.2f} CPU-s "
-                         f"({c['cpu_per_submission']:.2f} per submission{checks}; "
-                         f"{60 * len(STUDENTS) / c['wall']:.1f} per minute; load {c['load']:.2f})")
+                f"; each submission's checks' process + worker {c['checks_cpu_median']:.2f} CPU-s (median)"
+            lines.append(f"  class of {c['size']}, --jobs {jobs}: {c['wall']:6.2f} s wall, {c['cpu']:6.2f} CPU-s "
+                         f"({c['cpu_per_submission']:.2f} per submission, start-up included{checks}; "
+                         f"{c['per_minute']:.1f} per minute; load {c['load']:.2f})")
         lines.append(f"  --jobs 2 speed-up over --jobs 1: {r['speedup_jobs2']:.2f}")
         g = r["regrade"]
         lines.append(f"  one-check regrade ({REGRADE[0]}, -k {REGRADE[1]}): {g['wall']:.2f} s wall, "
@@ -126,9 +144,10 @@ def render(results: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=1, help="repetitions; each figure is their median")
+    p.add_argument("--copies", type=int, default=4, help="the class graded as one job: the example class K times")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    results = measure(args.rounds)
+    results = measure(args.rounds, copies=args.copies)
     print(render(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
