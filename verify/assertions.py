@@ -123,16 +123,15 @@ def assert_total_mass_one(mass: float, *, what: str, how: str, inputs: str = "",
 
 def trapezoid_mass(values, steps) -> tuple[float, float]:
     """The integral of a density sampled on a uniform grid (``values``: one axis per dimension, an odd
-    number of points on each, spacing ``steps``) by the trapezoid rule (scipy.integrate.trapezoid, axis
-    by axis), and an estimate of its error: its difference from the same rule on every other point
-    (spacing 2h). For a smooth density negligible at the grid's ends the rule's error falls like
-    exp(-c / h^2) (Trefethen & Weideman, SIAM Review 56, 2014: "The exponentially convergent trapezoidal
-    rule"), so that difference, the coarse rule's error, is far above the fine rule's own."""
-    from scipy import integrate  # paid only by the checks that integrate
+    number of points on each, spacing ``steps``) by the trapezoid rule (numpy.trapezoid, axis by axis),
+    and an estimate of its error: its difference from the same rule on every other point (spacing 2h).
+    For a smooth density negligible at the grid's ends the rule's error falls like exp(-c / h^2)
+    (Trefethen & Weideman, SIAM Review 56, 2014: "The exponentially convergent trapezoidal rule"), so
+    that difference, the coarse rule's error, is far above the fine rule's own."""
 
     def rule(v, hs):
         for axis in reversed(range(v.ndim)):
-            v = integrate.trapezoid(v, dx=hs[axis], axis=axis)
+            v = np.trapezoid(v, dx=hs[axis], axis=axis)
         return float(v)
 
     values = np.asarray(values, dtype=np.float64)
