@@ -12,13 +12,14 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats
 
-from derivations import affine_flow as derivation
 from verify import oracles
 from verify.assertions import (assert_close, assert_gradients_match_oracle, assert_total_mass_one, check_tensor, fmt,
                                trapezoid_mass)
 from verify.contract import grades
+from verify.lazy import OnFirstUse
+
+stats, derivation = OnFirstUse("scipy.stats"), OnFirstUse("derivations.affine_flow")  # imported when first used
 
 pytestmark = grades('affine_flow_log_prob')
 

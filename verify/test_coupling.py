@@ -16,11 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from derivations import coupling as derivation
 from verify import oracles
 from verify.assertions import (as_numpy, assert_close, assert_gradients_close, assert_total_mass_one, backward_gradients,
                                check_tensor, fmt, oracle_gradients, trapezoid_mass)
 from verify.contract import grades
+from verify.lazy import OnFirstUse
+
+derivation = OnFirstUse("derivations.coupling")  # SymPy: imported when first used
 
 pytestmark = grades('AffineCoupling')
 
