@@ -16,6 +16,8 @@ class OnFirstUse:
         self._name = name
 
     def __getattr__(self, attr):
+        if attr.startswith("_"):  # pytest's collection probes every module-level name (__test__, fixture
+            raise AttributeError(attr)  # markers...): that must not import; the checks use public names only
         return getattr(importlib.import_module(self._name), attr)
 
     def __repr__(self):
