@@ -16,10 +16,12 @@ import sys
 
 import pytest
 
-from verify import assertions, loader
+from verify import loader
+from verify.lazy import OnFirstUse
 from verify.contract import CLASS_NAMES, graded_names
 from verify.problems import scrub
-from grader.diagnosis import Finding, explain_class, explain_outputs
+
+assertions = OnFirstUse("verify.assertions")  # torch: imported after the suite has launched its worker
 
 MAX_MESSAGE = 4000
 
@@ -135,7 +137,9 @@ def too_slow(text: str) -> str:
             f"a Python loop over the examples included, finishes each check in a few seconds). {text}")
 
 
-def _diagnose(item, target) -> list[Finding]:
+def _diagnose(item, target) -> list:
+    from grader.diagnosis import Finding, explain_class, explain_outputs  # on a failure only
+
     impl = item.funcargs.get("impl")
     if impl is None or target is None or not impl.has(target):
         return []
@@ -146,7 +150,7 @@ def _diagnose(item, target) -> list[Finding]:
     return explain_outputs(target, impl.calls or [], reference, getattr(impl, target))
 
 
-def _findings_of(item, targets) -> list[Finding]:
+def _findings_of(item, targets) -> list:
     try:
         return _diagnose(item, targets[0] if targets else None)
     except Exception:  # diagnosis is a courtesy; it never changes a verdict

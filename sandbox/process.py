@@ -38,13 +38,11 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from sandbox import wire
-from sandbox.channel import CallSpec, Channel
 from sandbox.errors import RemoteError, SandboxError
 from sandbox.output import CappedOutput
-from sandbox.remote import RemoteFunction, object_stand_in
+
+# torch, and the modules that use it (wire, channel, remote), are imported where first used: a
+# checks' process launches its worker before it imports torch itself, so both imports overlap
 
 WORKER = Path(__file__).resolve().with_name("worker.py")
 GRADER_ROOT = Path(__file__).resolve().parents[1]
@@ -222,6 +220,11 @@ def sweep(uid: int | None, keep: set[int]) -> int:
 
 
 # ------------------------------------------------------------------------------- workers forked from a zygote
+def _origin(module: str) -> str:
+    """The file a module is imported from, without importing it (torch's ``__init__.py``)."""
+    return importlib.util.find_spec(module).origin
+
+
 def worker_environment(workdir: Path | None, threads: int) -> dict:
     """The worker's whole environment: nothing of the grader's."""
     tmp = str(workdir / "tmp") if workdir is not None else "/nonexistent"
@@ -423,6 +426,9 @@ class Sandbox:
             child.close()
         # its output goes through a pipe to us (capped in memory), not to a file: no file-size limit on prints
         self.output = CappedOutput(self.proc.stdout)
+        from sandbox.channel import Channel  # torch: imported now that the worker is on its way
+        from sandbox.remote import object_stand_in
+
         self.channel = Channel(parent, self.proc, self.output, self._ids,
                                functools.partial(object_stand_in, self))
         self.channel.watch = None if self.uid is not None else self._watch_tmp  # root: a private tmpfs bounds it
@@ -484,7 +490,7 @@ class Sandbox:
             "hidden": [str(GRADER_ROOT)], "cpu_seconds": int(self.limits.cpu_seconds),
             "address_space": int(self.limits.memory_bytes), "file_size": int(self.limits.file_bytes),
             "processes": 64 if self.uid is not None else None, "uid": self.uid, "gid": self.uid,
-            "python_files": [os.path.realpath(sys.executable), os.__file__, torch.__file__],
+            "python_files": [os.path.realpath(sys.executable), os.__file__, _origin("torch")],
             "threads": self.limits.threads, "cuda": self.limits.cuda, "parent": os.getpid(),
         }
 
@@ -497,6 +503,8 @@ class Sandbox:
                                           budget=f"{self.limits.start_seconds:g} s to start")
         except SandboxError as exc:
             raise SandboxError(f"the submission could not be loaded: {exc}") from None
+        from sandbox import wire
+
         value = wire.decode(msg.get("payload"), bufs)
         if msg.get("op") == "failed":
             raise SandboxError(str(value))
@@ -541,6 +549,8 @@ class Sandbox:
         """Send one request to a live worker (started again if an earlier check stopped it) within
         the check's time; returns what :meth:`Channel.exchange` does. A failure condemns ``name``."""
         __tracebackhide__ = True
+        from sandbox import wire
+
         if name in self.condemned:
             raise SandboxError(f"{name}: not run again: {self.condemned[name]}")
         if self.channel is None:
@@ -565,6 +575,9 @@ class Sandbox:
         """One black-box call in the worker (``spec.grad``: it keeps the graph for :meth:`vjp`).
         Returns (value, call id or None)."""
         __tracebackhide__ = True
+        import torch
+        from sandbox import wire
+
         leaves, _ = wire.flatten((spec.args, spec.kwargs))
         device = next((t.device for t in leaves if t.device.type != "cpu"), None)
         state = torch.get_rng_state() if spec.rng is None else spec.rng
@@ -597,4 +610,6 @@ class Sandbox:
         return value.get("value")
 
     def function(self, name):
+        from sandbox.remote import RemoteFunction
+
         return RemoteFunction(self, name)

@@ -16,24 +16,30 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from hypothesis import Phase, settings
 
 from verify import DEFAULT_SEED, SUITE_OPTIONS, loader
 from verify.contract import CONTRACT_NAMES, MARKER, graded_names
+from verify.lazy import OnFirstUse
+
+# Nothing here imports torch before pytest_configure has launched the sandboxed worker: the worker
+# then imports torch while this process does (a one-check regrade waits for neither twice).
+np, torch = OnFirstUse("numpy"), OnFirstUse("torch")
 
 
-settings.register_profile(
-    "verify",
-    derandomize=True,
-    max_examples=25,
-    deadline=None,
-    database=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),  # no explain phase: it writes patch files
-)
-settings.load_profile("verify")
+def _hypothesis_profile():
+    """Generated inputs: fixed (derandomized), 25 examples, no deadline, no database."""
+    from hypothesis import Phase, settings
+
+    settings.register_profile(
+        "verify",
+        derandomize=True,
+        max_examples=25,
+        deadline=None,
+        database=None,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),  # no explain phase: it writes patch files
+    )
+    settings.load_profile("verify")
 
 
 def pytest_addoption(parser):
@@ -55,6 +61,7 @@ def pytest_configure(config):
                         memory_bytes=config.getoption("--worker-memory") << 20,
                         cuda=config.getoption("--device") == "cuda")
         config._dgm_sandbox = loader.launch(path, limits)
+    _hypothesis_profile()
 
 
 def pytest_unconfigure(config):

@@ -14,11 +14,13 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from sandbox.errors import SubmissionError
 from verify.contract import CLASS_NAMES, CONTRACT_NAMES, FUNCTION_NAMES
-from sandbox.submission import LoadError, load_namespace
+from verify.lazy import OnFirstUse
+
+# torch on first use: the suite's conftest launches the worker (:func:`launch`) before this process
+# imports torch, so that both imports run at once
+torch = OnFirstUse("torch")
 
 class Implementation:
     """The implementation under test, reached by contract name: ``impl.kl_normal(...)``.
@@ -179,6 +181,8 @@ def load(path: str | Path | None, in_process: bool = False, limits=None, sandbox
     if not p.exists():
         return Implementation(label, error=f"no file or directory at {p.resolve()}")
     if in_process:
+        from sandbox.submission import LoadError, load_namespace
+
         notes = []
         try:
             return Implementation(label, load_namespace(p, FUNCTION_NAMES, CLASS_NAMES, notes), notes=notes)
