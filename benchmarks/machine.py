@@ -12,12 +12,14 @@ import time
 
 import torch
 
-from impls.bounds import IWAE_CHUNK_ELEMENTS
-
 X_DIM, Z_DIM, HIDDEN = 784, 10, 300  # the CS236 model (impls/vae.py)
 COPY_ELEMENTS = 2**26  # float32: 256 MiB read + 256 MiB written, far beyond any cache
-# Rows the decoder sees per IWAE chunk at batch 100 (the chunk size the reference picks).
-DECODER_ROWS = (IWAE_CHUNK_ELEMENTS // (100 * X_DIM)) * 100
+# The chunk (decoder outputs) the benchmarks pass to the chunked IWAE bounds (benchmarks/test_bounds.py):
+# the reference's default until issue 21 (since then 2**18, small for the grader's checks), kept so that
+# the figures compare with earlier runs and a GPU sees decoder calls of thousands of rows, not hundreds.
+BENCH_IWAE_CHUNK_ELEMENTS = 2**22
+# Rows the decoder sees per IWAE chunk at batch 100 (the chunk size the reference picks for that chunk).
+DECODER_ROWS = (BENCH_IWAE_CHUNK_ELEMENTS // (100 * X_DIM)) * 100
 
 
 def sync(device):

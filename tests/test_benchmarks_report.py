@@ -15,7 +15,7 @@ import torch
 
 import impls
 from benchmarks import report
-from benchmarks.machine import cpu_peak_supported, peak_memory, peak_rss
+from benchmarks.machine import BENCH_IWAE_CHUNK_ELEMENTS, cpu_peak_supported, peak_memory, peak_rss
 from training.data import DEFAULT_DIRS, read_idx
 from impls.vae import VAE
 
@@ -146,14 +146,17 @@ def test_peak_rss_sees_touched_pages():
 
 def test_iwae_peak_memory_bounded_in_iw():
     """Chunked evaluation: iw = 5000 needs at most 1.5x the memory of iw = 50 (batch 100, the
-    reference CS236 model). A few seconds: 5e5 decoder rows."""
+    reference CS236 model). A few seconds: 5e5 decoder rows. In chunks of 2**22 decoder outputs (the
+    benchmarks' chunk, passed explicitly; the reference's default is smaller): iw = 50 is one chunk of
+    50 samples, iw = 5000 chunks of 53."""
     torch.manual_seed(0)
     model = VAE().eval()
     x = torch.bernoulli(torch.full((100, 784), 0.3), generator=torch.Generator().manual_seed(0))
+    chunk = BENCH_IWAE_CHUNK_ELEMENTS
     with torch.no_grad():
-        impls.negative_iwae_bound(x, model.enc, model.dec, 50)  # lazy initialisation not counted
-        peak50 = peak_memory(lambda: impls.negative_iwae_bound(x, model.enc, model.dec, 50), "cpu")
-        peak5000 = peak_memory(lambda: impls.negative_iwae_bound(x, model.enc, model.dec, 5000), "cpu")
+        impls.negative_iwae_bound(x, model.enc, model.dec, 50, chunk)  # lazy initialisation not counted
+        peak50 = peak_memory(lambda: impls.negative_iwae_bound(x, model.enc, model.dec, 50, chunk), "cpu")
+        peak5000 = peak_memory(lambda: impls.negative_iwae_bound(x, model.enc, model.dec, 5000, chunk), "cpu")
     assert peak50 > 15 * 2**20  # at least the (50, 100, 784) logits: the measurement sees them
     assert peak5000 <= 1.5 * peak50, f"peak memory iw=5000: {peak5000 / 2**20:.1f} MiB, iw=50: {peak50 / 2**20:.1f} MiB"
 

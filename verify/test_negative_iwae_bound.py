@@ -400,10 +400,26 @@ def test_negative_iwae_bound_gradients(impl, device, rng, iw, log10_v):
                                what=f"{what}: the gradient of {label}", inputs=inputs, causes=IWAE_GRADIENT_CAUSES)
 
 
-# The reference draws the iw samples in chunks of at most IWAE_CHUNK_ELEMENTS = 2**22 decoder outputs
-# (impls/bounds.py): a batch of 1050 examples of 1000 pixels makes chunks of 3 samples, so iw = 5 is drawn as
-# 3 + 2, a last chunk smaller than the others. A submission need not chunk; one that does must give the bound.
-CHUNK_BATCH, CHUNK_PIXELS, CHUNK_IW = 1050, 1000, 5
+# The reference draws the iw samples in chunks of max(1, min(iw, E // x.numel())) samples, E =
+# IWAE_CHUNK_ELEMENTS decoder outputs (impls/bounds.py). The checks below make it chunk, and are sized from E
+# (restated here: verify/ does not import the reference; tests/test_iwae_chunk_sizes.py pins the two equal and
+# the chunks each size makes), each in the middle of its range so that it stays right if E changes:
+# * CHUNK_BATCH examples of 1000 pixels, x of E / 3.5 elements: with iw = 5, chunks of 3 samples, then 2 (a last
+#   chunk smaller than the others);
+# * OVER_CHUNK_BATCH examples, x of 9/8 E elements: x alone exceeds a chunk (one sample at a time, never 0);
+# * GRADIENT_BATCH examples of GRADIENT_PIXELS pixels, again E / 3.5 elements: chunks of 3, then 2.
+# A submission need not chunk; one that does must give the bound.
+REFERENCE_CHUNK_ELEMENTS = 2**18
+CHUNK_PIXELS, CHUNK_IW, GRADIENT_BATCH = 1000, 5, 4
+
+
+def chunked_sizes(elements):
+    """(CHUNK_BATCH, OVER_CHUNK_BATCH, GRADIENT_PIXELS) for a reference chunk of ``elements`` decoder outputs."""
+    return (2 * elements // (7 * CHUNK_PIXELS), 9 * elements // (8 * CHUNK_PIXELS),
+            2 * elements // (7 * GRADIENT_BATCH))
+
+
+CHUNK_BATCH, OVER_CHUNK_BATCH, GRADIENT_PIXELS = chunked_sizes(REFERENCE_CHUNK_ELEMENTS)  # 74, 294, 18,724
 
 
 def _batch_layouts(rows, batch, iw):
@@ -428,12 +444,13 @@ def _batch_log_weights(x, enc, dec, z):
     return log_px_z + log_p - log_q, log_px_z, log_q, log_p
 
 
-@pytest.mark.parametrize("b, iw", [(CHUNK_BATCH, CHUNK_IW), (4200, 1)], ids=["chunks-of-3-then-2", "over-one-chunk"])
+@pytest.mark.parametrize("b, iw", [(CHUNK_BATCH, CHUNK_IW), (OVER_CHUNK_BATCH, 1)],
+                         ids=["chunks-of-3-then-2", "over-one-chunk"])
 def test_negative_iwae_bound_chunked_batch_by_replay(impl, device, rng, b, iw):
-    """Large batches: 1050 examples of 1000 pixels with iw = 5 (the reference's chunks hold 3 samples, then
-    2), and 4200 examples (x alone exceeds a chunk: one sample at a time, never a chunk of 0): niwae, rec and
-    kl recomputed from the decoded latents over every example (the kl's batch mean on more than one example;
-    a chunking that drops, adds or averages chunks shows)."""
+    """Batches the reference draws in chunks: CHUNK_BATCH (74) examples of 1000 pixels with iw = 5 (its chunks
+    hold 3 samples, then 2), and OVER_CHUNK_BATCH (294) examples (x alone exceeds a chunk: one sample at a time,
+    never a chunk of 0): niwae, rec and kl recomputed from the decoded latents over every example (the kl's
+    batch mean on more than one example; a chunking that drops, adds or averages chunks shows)."""
     enc = MLPEncoder(CHUNK_PIXELS, Z_DIM, seed=22, device=device)
     dec = Recorder(MLPDecoder(Z_DIM, CHUNK_PIXELS, seed=23, device=device))
     x = torch.as_tensor((rng.uniform(size=(b, CHUNK_PIXELS)) < 0.5).astype(float), device=device)
@@ -497,11 +514,12 @@ def _torch_batch_bound(x, enc, decoder, latents):
 
 
 def test_negative_iwae_bound_chunked_gradients(impl, device, rng):
-    """The gradients of niwae and rec when the bound is drawn in chunks (4 examples of 300,000 pixels, iw = 5:
-    the reference's chunks hold 3 samples, then 2) with respect to x and every weight of the checks' networks,
-    vs autograd of the float64 oracle on the decoded latents: each chunk's samples must keep their gradient.
-    (Few examples: a per-example loop's network calls are all kept for its backward pass, sandboxed too.)"""
-    b, iw, pixels = 4, CHUNK_IW, 300_000
+    """The gradients of niwae and rec when the bound is drawn in chunks (GRADIENT_BATCH = 4 examples of
+    GRADIENT_PIXELS = 18,724 pixels, iw = 5: the reference's chunks hold 3 samples, then 2) with respect to x and
+    every weight of the checks' networks, vs autograd of the float64 oracle on the decoded latents: each chunk's
+    samples must keep their gradient. (Few examples: a per-example loop's network calls are all kept for its
+    backward pass, sandboxed too.)"""
+    b, iw, pixels = GRADIENT_BATCH, CHUNK_IW, GRADIENT_PIXELS
     enc = MLPEncoder(pixels, Z_DIM, seed=24, device=device)
     base = MLPDecoder(Z_DIM, pixels, seed=25, device=device)
     dec = Recorder(base)

@@ -508,8 +508,9 @@ def iwae_variance_clamped(x, encoder, decoder, iw):
 
 
 def _chunked(x, encoder, decoder, iw, *, chunk_fn, combine="logaddexp", rec_last_only=False):
-    """The reference's chunked IWAE loop with one of its steps changed (``chunk_fn(iw, numel)``: the chunk size;
-    the others as named)."""
+    """The reference's chunked IWAE loop with one of its steps changed (``chunk_fn(iw, numel, elements)``: the
+    chunk size, from the reference's chunk of ``elements`` = IWAE_CHUNK_ELEMENTS decoder outputs, read at call
+    time so that the bugs chunk where the reference and the chunked checks do; the others as named)."""
     from impls.bounds import IWAE_CHUNK_ELEMENTS
 
     m, v = encoder(x)
