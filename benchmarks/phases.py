@@ -126,9 +126,21 @@ def pytest_collection_finish(session):
     _mark(f"collected {len(session.items)} checks (scipy, sympy, derivations)")
 
 
+def _worker_cpu(config) -> float:
+    """CPU seconds of the running sandboxed worker so far (``/proc/PID/stat``), 0 if none or gone."""
+    sandbox = getattr(config, "_dgm_sandbox", None)
+    pid = getattr(getattr(sandbox, "proc", None), "pid", None)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    before = dict(_trips)
+    before, worker = dict(_trips), _worker_cpu(item.config)
     start = _mark("check start")
     _marks.pop()
     yield
@@ -136,6 +148,7 @@ def pytest_runtest_protocol(item, nextitem):
     _marks.pop()
     _checks.setdefault(item.nodeid, {}).update({"wall": end["wall"] - start["wall"],
                             "cpu_self": end["cpu_self"] - start["cpu_self"],
+                            "cpu_worker": max(0.0, _worker_cpu(item.config) - worker),
                             "requests": _trips["requests"] - before["requests"],
                             "callbacks": _trips["callbacks"] - before["callbacks"]})
 

@@ -25,7 +25,7 @@ from verify import SUITE, suite_args
 from grader.options import GradeOptions
 from grader.rubric import DEFAULT as DEFAULT_RUBRIC, Group, Rubric, load as load_rubric
 from grader import discovery
-from grader.zygote import Zygote
+from grader.zygote import Zygote, checks_environment
 
 ROOT = SUITE.parent  # the repository: the worker runs there
 _RUNNING: set[subprocess.Popen] = set()  # the processes running checks now (killed on an interrupt)
@@ -138,8 +138,8 @@ def _run_to_end(cmd: list[str], timeout: float) -> str | None:
     """Run ``cmd`` for at most ``timeout`` seconds, then kill whatever it started; what went wrong, or None."""
     if _STOPPING.is_set():
         return "grading was interrupted"
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=checks_environment(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     _RUNNING.add(proc)
     problem = None
     try:
