@@ -96,8 +96,10 @@ def _targets_by_id(collection: dict) -> dict[str, list[str]]:
 
 
 def _pytest_cmd(select: str | None = None, *extra: str) -> list[str]:
-    """The child process running the suite, quietly: ``python -m pytest`` and :func:`verify.suite_args`."""
-    return [sys.executable, "-m", "pytest", *suite_args(select=select, extra=("-q", "--no-header", *extra))]
+    """The child process running the suite, quietly: ``python -m pytest`` and :func:`verify.suite_args`.
+    No tracebacks in its log (``--tb=no``): the grader reads each check's message from its result
+    line, and formatting a failing submission's tracebacks cost up to a CPU-second."""
+    return [sys.executable, "-m", "pytest", *suite_args(select=select, extra=("-q", "--no-header", "--tb=no", *extra))]
 
 
 # ------------------------------------------------------------------------------- the worker
