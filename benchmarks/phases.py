@@ -5,9 +5,9 @@ process's pid, for several checks' processes at once), the wall time
 since this process started
 (``/proc/self/stat``; for a process forked from a pre-imported one, the fork) and the CPU seconds
 of this process (self) and of its workers (its reaped children, or those the workers' zygote reaped) at each phase boundary:
-the plugin loaded (interpreter and pytest imported), the suite's conftest imported (torch, numpy,
-hypothesis; the worker launched), the checks collected (their modules' imports: scipy, sympy,
-derivations), each check's setup, call and teardown with its worker round trips (requests, and the
+the plugin loaded (interpreter and pytest imported), the suite's conftest imported, the worker
+launched (then torch imported while it starts), the checks collected (their modules' imports;
+scipy and sympy wait for the checks that use them), each check's setup, call and teardown with its worker round trips (requests, and the
 checks' networks called back), and the session's end. Measurement only: it changes no verdict.
 """
 from __future__ import annotations
@@ -113,17 +113,17 @@ def _count_round_trips():
 def pytest_load_initial_conftests(early_config, parser, args):
     _time_worker_starts()  # sandbox.process imports torch: a cost the conftest pays next anyway
     yield
-    _mark("conftest imported (torch, numpy, hypothesis)")
+    _mark("conftest imported (light: torch waits for the worker)")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     _count_round_trips()
-    _mark("configured (worker launched)")
+    _mark("configured (worker launched, then torch and numpy imported)")
 
 
 def pytest_collection_finish(session):
-    _mark(f"collected {len(session.items)} checks (scipy, sympy, derivations)")
+    _mark(f"collected {len(session.items)} checks (their modules, hypothesis)")
 
 
 def _worker_cpu(config) -> float:
