@@ -24,6 +24,7 @@ from verify.problems import scrub
 assertions = OnFirstUse("verify.assertions")  # torch: imported after the suite has launched its worker
 
 MAX_MESSAGE = 4000
+CHECKS_PROCESS = "DGM_CHECKS_PROCESS"  # set by the grader (grader/zygote.py: checks_environment)
 
 
 def pytest_addoption(parser):
@@ -84,10 +85,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    """A grader's checks' process ends here, once every result line is written and the worker is
-    stopped (the suite's own unconfigure ran before this one): no interpreter shutdown, which
-    tears down torch, scipy and sympy for a second or more of nothing."""
-    if config.getoption("--grading-out") is not None and hasattr(config, "_dgm_exitstatus"):
+    """A grader's checks' process (the grader marks its environment: :data:`CHECKS_PROCESS`) ends
+    here, once every result line is written and the worker is stopped (the suite's own unconfigure
+    ran before this one): no interpreter shutdown, which tears down torch, scipy and sympy for a
+    second or more of nothing. A run inside another program (``pytest.main`` in a test) returns."""
+    if os.environ.get(CHECKS_PROCESS) == "1" and hasattr(config, "_dgm_exitstatus"):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(config._dgm_exitstatus)

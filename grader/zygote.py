@@ -51,10 +51,10 @@ PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.distribut
            "verify.answers.source", "grader.diagnosis", "grader.rubric")
 def checks_environment() -> dict:
     """The environment of the checks' processes (and of the zygote that forks them): the grader's,
-    with compiled bytecode cached under the user's cache folder (``PYTHONPYCACHEPREFIX``, never beside
+    marked as a checks' process (grader/plugin.py ends it with ``os._exit``), with compiled bytecode cached under the user's cache folder (``PYTHONPYCACHEPREFIX``, never beside
     the sources) even where ``PYTHONDONTWRITEBYTECODE`` is set, so that each process does not compile
     the suite's modules and rewrite its checks' asserts again (0.1-0.5 s a process)."""
-    env = dict(os.environ)
+    env = dict(os.environ, DGM_CHECKS_PROCESS="1")  # the process may end without an interpreter shutdown
     if env.get("PYTHONPYCACHEPREFIX"):
         return env
     cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dgm-verify" / "pycache"
