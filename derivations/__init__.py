@@ -17,7 +17,6 @@ and ``derivations.elbo.{log_marginal, posterior, elbo}``.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Union
 
 # Nothing is imported here: ``derivations.numeric`` (numpy only) must not pull in SymPy. The
 # submodules, the factories and the derivations' upper-case names resolve on first use (PEP 562).

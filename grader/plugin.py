@@ -20,11 +20,11 @@ from verify import loader
 from verify.lazy import OnFirstUse
 from verify.contract import CLASS_NAMES, graded_names
 from verify.problems import scrub
+from grader.zygote import CHECKS_PROCESS
 
 assertions = OnFirstUse("verify.assertions")  # torch: imported after the suite has launched its worker
 
 MAX_MESSAGE = 4000
-CHECKS_PROCESS = "DGM_CHECKS_PROCESS"  # set by the grader (grader/zygote.py: checks_environment)
 
 
 def pytest_addoption(parser):

@@ -49,18 +49,22 @@ PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.distribut
            "verify.oracles", "verify.models", "verify.problems", "verify.answers", "verify.answers.catalogue",
            "verify.answers.equivalence", "verify.answers.parser", "verify.answers.questions",
            "verify.answers.source", "grader.diagnosis", "grader.rubric")
+CHECKS_PROCESS = "DGM_CHECKS_PROCESS"  # in a checks' process's environment: it may end without a shutdown
+
+
 def checks_environment() -> dict:
     """The environment of the checks' processes (and of the zygote that forks them): the grader's,
-    marked as a checks' process (grader/plugin.py ends it with ``os._exit``), with compiled bytecode cached under the user's cache folder (``PYTHONPYCACHEPREFIX``, never beside
+    marked as a checks' process (:data:`CHECKS_PROCESS`: grader/plugin.py ends it with ``os._exit``),
+    with compiled bytecode cached under the user's cache folder (``PYTHONPYCACHEPREFIX``, never beside
     the sources) even where ``PYTHONDONTWRITEBYTECODE`` is set, so that each process does not compile
     the suite's modules and rewrite its checks' asserts again (0.1-0.5 s a process)."""
-    env = dict(os.environ, DGM_CHECKS_PROCESS="1")  # the process may end without an interpreter shutdown
+    env = dict(os.environ, **{CHECKS_PROCESS: "1"})
     if env.get("PYTHONPYCACHEPREFIX"):
         return env
-    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dgm-verify" / "pycache"
     try:
+        cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dgm-verify" / "pycache"
         cache.mkdir(parents=True, exist_ok=True)
-    except OSError:  # no writable cache folder: compile every time, as before
+    except (OSError, RuntimeError):  # no home or no writable cache folder: compile every time, as before
         return env
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(cache)

@@ -234,8 +234,8 @@ def worker_environment(workdir: Path | None, threads: int) -> dict:
 
 class WorkerZygote:
     """A clean process (``worker.py --zygote``: torch and numpy imported, one fixed gradient computed
-    to pay torch's lazy imports, nothing else, no student code ever) that forks each worker: a worker then starts in milliseconds instead of an
-    interpreter and torch. Started once per grading job (grader/zygote.py), before the checks'
+    to pay torch's lazy imports, nothing else, no student code ever) that forks each worker: a
+    worker then starts in milliseconds instead of an interpreter and torch. Started once per grading job (grader/zygote.py), before the checks'
     processes are forked, so they share it; each fork is a fresh worker that confines itself
     exactly as a freshly started one (``worker.py``). ``threads``: the workers' torch threads."""
 

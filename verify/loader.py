@@ -22,6 +22,7 @@ from verify.lazy import OnFirstUse
 # imports torch, so that both imports run at once
 torch = OnFirstUse("torch")
 
+
 class Implementation:
     """The implementation under test, reached by contract name: ``impl.kl_normal(...)``.
 

@@ -242,7 +242,7 @@ def _cdf_failure(x, cdf, cdf_name: str, false_fail_rate: float, what: str) -> st
     if not np.all(np.isfinite(x)):
         return f"{what}: {int(np.sum(~np.isfinite(x)))} of {x.size} values are not finite"
     n = x.size
-    d, eps = ks_distance(x, _st.norm.cdf if cdf is None else cdf), dkw_radius(n, false_fail_rate)
+    d, eps = ks_distance(x, cdf), dkw_radius(n, false_fail_rate)
     if d <= eps:
         return None
     power, *percent = _cdf_powers(n, false_fail_rate, cdf is None)
